@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { getTaskByIdempotencyKey, insertTask, type Task, toTask } from '../shared/db/tasks';
+import type { Deps } from '../shared/deps';
+import { ConflictError, ValidationError } from '../shared/errors';
+import { hashJson } from '../shared/hash';
+import { type Event, hasLoneSurrogate, header, parseJsonObject, rejectUnknownFields, USER_BODY_LIMIT } from '../shared/http';
+import type { Log } from '../shared/logger';
+
+export const COMMAND_MAX_BYTES = 64 * 1024;
+export const DEFAULT_TIMEOUT_SECONDS = 3600;
+
+export type CreateTaskInput = {
+  command: string;
+  timeoutSeconds: number;
+  maxAttempts: number;
+  idempotencyKey: string | null;
+};
+
+function wholeNumber(body: Record<string, unknown>, name: string, def: number, min: number, max: number): number {
+  const v = body[name];
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ValidationError(`${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)?.slice(0, 50)}).`);
+  }
+  return v;
+}
+
+/** Validates a POST /tasks request into the core's input. */
+export function parseCreateTaskRequest(event: Event): CreateTaskInput {
+  const body = parseJsonObject(event, USER_BODY_LIMIT);
+  rejectUnknownFields(body, ['command', 'timeoutSeconds', 'maxAttempts']);
+  const { command } = body;
+  if (command === undefined) throw new ValidationError('The field "command" is missing; send {"command": "echo hello"}.');
+  if (typeof command !== 'string') throw new ValidationError('The field "command" must be a string.');
+  if (command.trim() === '') throw new ValidationError('The field "command" is empty; give a shell command to run.');
+  if (Buffer.byteLength(command) > COMMAND_MAX_BYTES) {
+    throw new ValidationError(`The field "command" is longer than ${COMMAND_MAX_BYTES} bytes; put long scripts in a file and run that.`);
+  }
+  if (command.includes('\u0000'))
+    throw new ValidationError('The field "command" holds a NUL byte, which a shell command cannot contain; remove it.');
+  if (hasLoneSurrogate(command)) {
+    throw new ValidationError('The field "command" holds an unpaired UTF-16 surrogate (invalid Unicode); send valid UTF-8 text.');
+  }
+  const key = header(event, 'idempotency-key');
+  if (key !== undefined && (key.length < 1 || key.length > 255 || !/^[\x20-\x7e]+$/.test(key))) {
+    throw new ValidationError('The Idempotency-Key header must be 1 to 255 printable ASCII characters.');
+  }
+  return {
+    command,
+    timeoutSeconds: wholeNumber(body, 'timeoutSeconds', DEFAULT_TIMEOUT_SECONDS, 1, 86400),
+    maxAttempts: wholeNumber(body, 'maxAttempts', 1, 1, 10),
+    idempotencyKey: key ?? null,
+  };
+}
+
+/**
+ * Queues a task. With an Idempotency-Key, a repeat of the same request returns the task
+ * it created (created: false); the same key with another body is a conflict.
+ */
+export async function createTask(deps: Deps & { log: Log }, input: CreateTaskInput): Promise<{ task: Task; created: boolean }> {
+  const requestHash =
+    input.idempotencyKey === null
+      ? null
+      : hashJson({ command: input.command, timeoutSeconds: input.timeoutSeconds, maxAttempts: input.maxAttempts });
+  const row = await insertTask(deps.db, {
+    id: randomUUID(),
+    command: input.command,
+    timeoutSeconds: input.timeoutSeconds,
+    maxAttempts: input.maxAttempts,
+    idempotencyKey: input.idempotencyKey,
+    requestHash,
+    now: deps.now(),
+  });
+  if (row !== null) {
+    deps.log.appendKeys({ taskId: row.id });
+    deps.log.info('task queued');
+    return { task: toTask(row), created: true };
+  }
+  const existing = await getTaskByIdempotencyKey(deps.db, input.idempotencyKey as string);
+  if (existing === null || existing.request_hash !== requestHash) {
+    throw new ConflictError('This Idempotency-Key was already used with a different request body; use a new key for a new task.');
+  }
+  deps.log.appendKeys({ taskId: existing.id });
+  deps.log.info('idempotent repeat of create');
+  return { task: toTask(existing), created: false };
+}

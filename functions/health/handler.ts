@@ -1,0 +1,6 @@
+import { json } from '../shared/http';
+import { createHandler } from '../shared/middleware';
+import { checkHealth } from './health';
+
+/** GET /health: 200 while the database answers, 503 otherwise. */
+export const handler = createHandler('health', 'public', async (_event, { deps }) => json(200, await checkHealth(deps)));

@@ -1,0 +1,61 @@
+import { listTasks as listTaskRows, TASK_STATES, type Task, type TaskState, toTask } from '../shared/db/tasks';
+import type { Deps } from '../shared/deps';
+import { ValidationError } from '../shared/errors';
+import { type Event, queryParams, rejectUnknownParams, singleParam } from '../shared/http';
+
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 1000;
+
+export type ListTasksInput = { states: TaskState[] | null; beforeSeq: string | null; limit: number };
+
+/** The opaque cursor: the seq of the last task of the page, versioned and base64url'd. */
+export function encodeCursor(seq: string): string {
+  return Buffer.from(`v1:${seq}`).toString('base64url');
+}
+
+/** Reads a cursor back; anything that is not one of ours is a 400, never a SQL error. */
+export function decodeCursor(cursor: string): string {
+  const text = /^[A-Za-z0-9_-]{1,40}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const match = /^v1:([1-9]\d{0,17})$/.exec(text);
+  if (!match?.[1]) throw new ValidationError('The cursor is not one this server issued; pass nextCursor from the previous page unchanged.');
+  return match[1];
+}
+
+/** Validates a GET /tasks query. */
+export function parseListTasksRequest(event: Event): ListTasksInput {
+  const params = queryParams(event);
+  rejectUnknownParams(params, ['state', 'limit', 'cursor']);
+  let states: TaskState[] | null = null;
+  const stateValues = params.get('state');
+  if (stateValues !== undefined) {
+    const wanted = stateValues.flatMap((v) => v.split(',')).map((s) => s.trim());
+    const bad = wanted.filter((s) => !(TASK_STATES as readonly string[]).includes(s));
+    if (bad.length > 0 || wanted.length === 0) {
+      throw new ValidationError(
+        `Unknown state ${bad.map((s) => JSON.stringify(s.slice(0, 30))).join(', ') || '""'}; use one or more of ${TASK_STATES.join(', ')}.`,
+      );
+    }
+    states = [...new Set(wanted)] as TaskState[];
+  }
+  const limitText = singleParam(params, 'limit');
+  let limit = DEFAULT_LIMIT;
+  if (limitText !== undefined) {
+    if (!/^\d{1,7}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_LIMIT) {
+      throw new ValidationError(`limit must be a whole number from 1 to ${MAX_LIMIT} (got ${JSON.stringify(limitText.slice(0, 30))}).`);
+    }
+    limit = Number(limitText);
+  }
+  const cursor = singleParam(params, 'cursor');
+  return { states, limit, beforeSeq: cursor === undefined ? null : decodeCursor(cursor) };
+}
+
+/** One page of tasks, newest first, without their output. */
+export async function listTasks(deps: Pick<Deps, 'db'>, input: ListTasksInput): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+  const rows = await listTaskRows(deps.db, input);
+  const page = rows.slice(0, input.limit);
+  const last = page[page.length - 1];
+  return {
+    tasks: page.map(toTask),
+    nextCursor: rows.length > input.limit && last !== undefined ? encodeCursor(last.seq) : null,
+  };
+}

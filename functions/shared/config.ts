@@ -1,0 +1,147 @@
+/**
+ * Server configuration: read once from the environment, validated, frozen.
+ * Nothing else in functions/ or infra/ reads process.env for settings.
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type DbConfig =
+  | { kind: 'postgres'; connectionString?: string; host?: string; port?: number; user?: string; password?: string; database?: string }
+  | { kind: 'embedded'; dataDir: string };
+
+export type ServerConfig = Readonly<{
+  port: number;
+  host: string;
+  logLevel: LogLevel;
+  db: DbConfig;
+  apiToken: string | undefined;
+  agentToken: string | undefined;
+  allowUnauthenticated: boolean;
+  agents: number;
+  leaseSeconds: number;
+  outputLimitBytes: number;
+  /** Pool size per process; Lambda wants 1-2, a long-running server more. */
+  dbPoolMax: number;
+}>;
+
+/** Thrown when one or more variables are invalid; the message names each of them. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+type Env = Record<string, string | undefined>;
+
+/** Small helpers that record a problem instead of throwing, so all are reported at once. */
+export class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  str(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v === '' ? undefined : v;
+  }
+
+  int(name: string, def: number, min: number, max: number): number {
+    const raw = this.str(name);
+    if (raw === undefined) return def;
+    if (!/^\d+$/.test(raw.trim()) || Number(raw) < min || Number(raw) > max) {
+      this.problems.push(`${name}=${JSON.stringify(raw)} must be a whole number from ${min} to ${max}`);
+      return def;
+    }
+    return Number(raw);
+  }
+
+  bool(name: string, def: boolean): boolean {
+    const raw = this.str(name);
+    if (raw === undefined) return def;
+    const v = raw.trim().toLowerCase();
+    if (['true', '1', 'yes'].includes(v)) return true;
+    if (['false', '0', 'no'].includes(v)) return false;
+    this.problems.push(`${name}=${JSON.stringify(raw)} must be true or false`);
+    return def;
+  }
+
+  logLevel(): LogLevel {
+    const raw = this.str('LOG_LEVEL');
+    if (raw === undefined) return 'info';
+    const v = raw.trim().toLowerCase();
+    if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
+    this.problems.push(`LOG_LEVEL=${JSON.stringify(raw)} must be one of ${LOG_LEVELS.join(', ')}`);
+    return 'info';
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Reads and validates the server's configuration; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Env = process.env): ServerConfig {
+  const r = new EnvReader(env);
+  const port = r.int('SERVER_PORT', 3500, 0, 65535);
+  const host = r.str('SERVER_HOST') ?? '127.0.0.1';
+  const logLevel = r.logLevel();
+
+  const databaseUrl = r.str('DATABASE_URL');
+  const dbVars = ['DB_USER', 'DB_PASSWORD', 'DB_HOST', 'DB_PORT', 'DB_NAME'].filter((n) => r.str(n) !== undefined);
+  let db: DbConfig;
+  if (databaseUrl !== undefined) {
+    if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
+      r.problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+    }
+    db = { kind: 'postgres', connectionString: databaseUrl };
+  } else if (dbVars.length > 0) {
+    db = {
+      kind: 'postgres',
+      host: r.str('DB_HOST') ?? '127.0.0.1',
+      port: r.int('DB_PORT', 5432, 1, 65535),
+      user: r.str('DB_USER') ?? 'postgres',
+      password: r.str('DB_PASSWORD'),
+      database: r.str('DB_NAME') ?? 'postgres',
+    };
+  } else {
+    db = { kind: 'embedded', dataDir: r.str('DATA_DIR') ?? './.data' };
+  }
+
+  const apiToken = r.str('API_TOKEN');
+  const agentToken = r.str('AGENT_TOKEN');
+  const allowUnauthenticated = r.bool('ALLOW_UNAUTHENTICATED', false);
+  const config: ServerConfig = Object.freeze({
+    port,
+    host,
+    logLevel,
+    db,
+    apiToken,
+    agentToken,
+    allowUnauthenticated,
+    agents: r.int('AGENTS', 1, 0, 64),
+    leaseSeconds: r.int('LEASE_SECONDS', 30, 5, 3600),
+    outputLimitBytes: r.int('OUTPUT_LIMIT_BYTES', 1048576, 1024, 4 * 1048576),
+    dbPoolMax: r.int('DB_POOL_MAX', 10, 1, 200),
+  });
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+/**
+ * The start-up rule for exposing the API: off loopback, both tokens are needed unless
+ * ALLOW_UNAUTHENTICATED=true. Returns a refusal message, a warning, or nothing.
+ */
+export function checkExposure(config: ServerConfig): { refuse?: string; warn?: string } {
+  if (isLoopback(config.host)) return {};
+  const missing = [config.apiToken ? '' : 'API_TOKEN', config.agentToken ? '' : 'AGENT_TOKEN'].filter(Boolean);
+  if (missing.length === 0) return {};
+  if (config.allowUnauthenticated) {
+    return {
+      warn: `SERVER_HOST=${config.host} is reachable from other machines and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set: anyone who can reach it can run commands (ALLOW_UNAUTHENTICATED=true).`,
+    };
+  }
+  return {
+    refuse: `Refusing to listen on SERVER_HOST=${config.host} without ${missing.join(' and ')}: set both, e.g. API_TOKEN=$(openssl rand -hex 32) AGENT_TOKEN=$(openssl rand -hex 32), or set ALLOW_UNAUTHENTICATED=true to accept the risk.`,
+  };
+}

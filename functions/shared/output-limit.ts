@@ -1,0 +1,140 @@
+/**
+ * The head-and-tail output cap of CONTRACT §3, shared by the agent (streaming, while the
+ * command runs) and the server (on what a finish carries). Pure: no I/O, no config.
+ */
+
+/** Room kept for the marker line, which is far shorter than this. */
+const MARKER_RESERVE = 100;
+const MAX_SHRINK_ROUNDS = 8;
+
+/** The line put between head and tail when a stream was cut. */
+export function omissionMarker(omittedBytes: number): string {
+  return `\n[... ${omittedBytes} bytes omitted ...]\n`;
+}
+
+/**
+ * Decodes bytes as the stored text: invalid UTF-8 becomes U+FFFD, and so does NUL, which
+ * PostgreSQL text cannot hold (22021). Never throws, never drops the rest.
+ */
+export function toStoredText(raw: Buffer): string {
+  return raw.toString('utf8').replace(/\u0000/g, '\uFFFD');
+}
+
+const isContinuation = (b: number | undefined) => b !== undefined && (b & 0xc0) === 0x80;
+
+/** Cut point at or before `end` that does not split a UTF-8 sequence. */
+function headCut(raw: Buffer, end: number): number {
+  let cut = Math.min(end, raw.length);
+  for (let i = 0; i < 3 && cut > 0 && isContinuation(raw[cut]); i++) cut--;
+  return cut;
+}
+
+/** Start point at or after `start` that does not split a UTF-8 sequence. */
+function tailStart(raw: Buffer, start: number): number {
+  let s = Math.max(0, start);
+  for (let i = 0; i < 3 && s < raw.length && isContinuation(raw[s]); i++) s++;
+  return s;
+}
+
+export type CappedText = { text: string; truncated: boolean };
+
+/**
+ * Caps an output held as head bytes + tail bytes (the middle already dropped, `total` the
+ * real size) to `limit` bytes of stored text, marker included.
+ */
+function capParts(head: Buffer, tail: Buffer, total: number, limit: number): CappedText {
+  const kept = head.length + tail.length;
+  if (kept === total) {
+    const whole = kept === head.length ? head : Buffer.concat([head, tail]);
+    const text = toStoredText(whole);
+    if (Buffer.byteLength(text) <= limit) return { text, truncated: false };
+  }
+  const all = kept === total ? Buffer.concat([head, tail]) : null;
+  const headBudget = Math.floor((limit - MARKER_RESERVE) / 2);
+  const tailBudget = limit - MARKER_RESERVE - headBudget;
+  // Raw slices first; then shrink them while their decoded text (which grows where bytes are
+  // invalid) exceeds its budget, so the marker can count omitted bytes of the real output.
+  let headRaw = (all ?? head).subarray(0, headCut(all ?? head, headBudget));
+  const tailSource = all ?? tail;
+  let tailRaw = tailSource.subarray(tailStart(tailSource, Math.max(all ? headRaw.length : 0, tailSource.length - tailBudget)));
+  let headText = toStoredText(headRaw);
+  let tailText = toStoredText(tailRaw);
+  for (let i = 0; i < MAX_SHRINK_ROUNDS && Buffer.byteLength(headText) > headBudget; i++) {
+    const ratio = headBudget / Buffer.byteLength(headText);
+    headRaw = headRaw.subarray(0, headCut(headRaw, Math.floor(headRaw.length * ratio)));
+    headText = toStoredText(headRaw);
+  }
+  for (let i = 0; i < MAX_SHRINK_ROUNDS && Buffer.byteLength(tailText) > tailBudget; i++) {
+    const ratio = tailBudget / Buffer.byteLength(tailText);
+    tailRaw = tailRaw.subarray(tailStart(tailRaw, tailRaw.length - Math.floor(tailRaw.length * ratio)));
+    tailText = toStoredText(tailRaw);
+  }
+  const omitted = total - headRaw.length - tailRaw.length;
+  return { text: headText + omissionMarker(omitted) + tailText, truncated: true };
+}
+
+/** Caps text already decoded (what a finish body carries); a no-op when it fits. */
+export function capText(text: string, limit: number): CappedText {
+  if (Buffer.byteLength(text) <= limit) return { text: text.replace(/\u0000/g, '\uFFFD'), truncated: false };
+  const raw = Buffer.from(text);
+  return capParts(raw, Buffer.alloc(0), raw.length, limit);
+}
+
+/**
+ * Collects a stream's bytes keeping only its head and its tail, so a command that writes
+ * gigabytes costs at most `limit` bytes of memory.
+ */
+export class OutputCapture {
+  private readonly headLimit: number;
+  private readonly tailLimit: number;
+  private readonly headChunks: Buffer[] = [];
+  private headBytes = 0;
+  private tailChunks: Buffer[] = [];
+  private tailBytes = 0;
+  private total = 0;
+
+  constructor(private readonly limit: number) {
+    this.headLimit = Math.floor((limit - MARKER_RESERVE) / 2);
+    this.tailLimit = limit - this.headLimit;
+  }
+
+  /** Bytes written so far, kept or not. */
+  get totalBytes(): number {
+    return this.total;
+  }
+
+  write(chunk: Buffer): void {
+    this.total += chunk.length;
+    let rest = chunk;
+    if (this.headBytes < this.headLimit) {
+      const take = Math.min(this.headLimit - this.headBytes, rest.length);
+      this.headChunks.push(rest.subarray(0, take));
+      this.headBytes += take;
+      rest = rest.subarray(take);
+    }
+    if (rest.length === 0) return;
+    if (rest.length >= this.tailLimit) {
+      this.tailChunks = [Buffer.from(rest.subarray(rest.length - this.tailLimit))];
+      this.tailBytes = this.tailLimit;
+      return;
+    }
+    this.tailChunks.push(rest);
+    this.tailBytes += rest.length;
+    while (this.tailBytes > this.tailLimit) {
+      const first = this.tailChunks[0] as Buffer;
+      const excess = this.tailBytes - this.tailLimit;
+      if (first.length <= excess) {
+        this.tailChunks.shift();
+        this.tailBytes -= first.length;
+      } else {
+        this.tailChunks[0] = first.subarray(excess);
+        this.tailBytes -= excess;
+      }
+    }
+  }
+
+  /** The stored text and whether anything was cut. */
+  finish(): CappedText {
+    return capParts(Buffer.concat(this.headChunks), Buffer.concat(this.tailChunks), this.total, this.limit);
+  }
+}

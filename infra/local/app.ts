@@ -1,0 +1,165 @@
+/**
+ * The local Express adapter: turns each HTTP request into an API Gateway payload-v2 event,
+ * calls the route's Lambda handler unchanged, and writes its result back. No business rule
+ * lives here, or the Lambda deployment would lose it.
+ */
+
+import { isUtf8 } from 'node:buffer';
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { routes as defaultRoutes, type Route } from '../../functions/routes';
+import {
+  HttpError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  toProblem,
+  ValidationError,
+} from '../../functions/shared/errors';
+import { AGENT_BODY_LIMIT, type Event, type Result } from '../../functions/shared/http';
+import { logger } from '../../functions/shared/logger';
+
+/** Express path syntax for an API Gateway path: `/tasks/{id}` becomes `/tasks/:id`. */
+export function toExpressPath(path: string): string {
+  return path.replace(/\{(\w+)\}/g, ':$1');
+}
+
+function joinHeaders(req: Request): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = (req.rawHeaders[i] as string).toLowerCase();
+    const value = req.rawHeaders[i + 1] as string;
+    if (name === 'cookie') continue;
+    headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
+  }
+  return headers;
+}
+
+/** Builds the payload-v2 event API Gateway would send for this request. */
+export function toEvent(req: Request, route: Route, body: Buffer | undefined): Event {
+  const requestId = randomUUID();
+  const qIndex = req.originalUrl.indexOf('?');
+  const rawQueryString = qIndex === -1 ? '' : req.originalUrl.slice(qIndex + 1);
+  const rawPath = qIndex === -1 ? req.originalUrl : req.originalUrl.slice(0, qIndex);
+  const query: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(rawQueryString)) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+  const params = req.params as Record<string, string>;
+  const now = new Date();
+  const headers = joinHeaders(req);
+  const hasBody = body !== undefined && body.length > 0;
+  const asText = hasBody && isUtf8(body);
+  return {
+    version: '2.0',
+    routeKey: `${route.method} ${route.path}`,
+    rawPath,
+    rawQueryString,
+    cookies: req.headers.cookie?.split(/;\s*/),
+    headers,
+    queryStringParameters: Object.keys(query).length > 0 ? query : undefined,
+    pathParameters: Object.keys(params).length > 0 ? { ...params } : undefined,
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: (headers.host ?? 'localhost').split('.')[0] as string,
+      http: {
+        method: req.method,
+        path: rawPath,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey: `${route.method} ${route.path}`,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    body: hasBody ? (asText ? body.toString('utf8') : body.toString('base64')) : undefined,
+    isBase64Encoded: hasBody && !asText,
+  };
+}
+
+function lambdaContext(route: Route, requestId: string): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: route.dir,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${route.dir}`,
+    memoryLimitInMB: '0',
+    awsRequestId: requestId,
+    logGroupName: 'local',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 30000,
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+function sendResult(res: Response, result: Result | string): void {
+  if (typeof result === 'string') {
+    res.status(200).type('application/json').send(result);
+    return;
+  }
+  res.status(result.statusCode ?? 200);
+  for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, String(value));
+  if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
+  const body = result.body ?? '';
+  res.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
+}
+
+function sendProblem(res: Response, error: unknown): void {
+  const p = toProblem(error);
+  res.status(p.statusCode);
+  for (const [name, value] of Object.entries(p.headers)) res.setHeader(name, value);
+  res.end(p.body);
+}
+
+/** The Express app serving the route table. */
+export function createApp(routes: readonly Route[] = defaultRoutes): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  // Read every body as bytes up to Lambda's own 6 MiB payload limit; each handler applies
+  // its tighter limit itself, so the Lambda deployment enforces the same.
+  const raw = express.raw({ type: () => true, limit: AGENT_BODY_LIMIT });
+
+  for (const route of routes) {
+    const method = route.method.toLowerCase() as 'get' | 'post';
+    app[method](toExpressPath(route.path), raw, async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const event = toEvent(req, route, Buffer.isBuffer(req.body) ? req.body : undefined);
+        const result = await route.handler(event, lambdaContext(route, event.requestContext.requestId));
+        sendResult(res, result);
+      } catch (error) {
+        next(error);
+      }
+    });
+  }
+
+  app.use((req: Request, res: Response) => {
+    const allowed = routes.filter((r) => new RegExp(`^${r.path.replace(/\{\w+\}/g, '[^/]+')}/?$`).test(req.path)).map((r) => r.method);
+    sendProblem(
+      res,
+      allowed.length > 0
+        ? new MethodNotAllowedError(`${req.method} is not supported on this path; use ${[...new Set(allowed)].join(' or ')}.`, [
+            ...new Set(allowed),
+          ])
+        : new NotFoundError(`No endpoint at ${req.method} ${req.path.slice(0, 200)}; see openapi.yaml for the API.`),
+    );
+  });
+
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = error as { type?: string; status?: number; message?: string };
+    if (error instanceof HttpError) return sendProblem(res, error);
+    if (e?.type === 'entity.too.large') return sendProblem(res, new PayloadTooLargeError(AGENT_BODY_LIMIT));
+    if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+      return sendProblem(res, new ValidationError(`The request could not be read (${e.message ?? 'bad request'}).`));
+    }
+    logger.error('unhandled error in the HTTP adapter', { error: error as Error });
+    sendProblem(res, error);
+  });
+  return app;
+}

@@ -1,0 +1,24 @@
+/** `npm run migrate`: applies pending migrations to the database the environment names. */
+import { loadConfig } from '../../functions/shared/config';
+import { migrate } from '../../functions/shared/db/migrate';
+import { openDb } from '../../functions/shared/deps';
+import { exitOnStartupError } from './cli';
+import { waitForDb } from './server';
+
+async function main(): Promise<void> {
+  try {
+    const config = loadConfig();
+    const db = await openDb(config);
+    try {
+      await waitForDb(db, 30000);
+      const applied = await migrate(db);
+      process.stdout.write(applied.length > 0 ? `applied migrations ${applied.join(', ')}\n` : 'database is up to date\n');
+    } finally {
+      await db.close();
+    }
+  } catch (error) {
+    exitOnStartupError('migrate', error);
+  }
+}
+
+void main();

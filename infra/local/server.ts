@@ -1,0 +1,86 @@
+/**
+ * Starts the local API server: opens the database, applies migrations, installs the handlers'
+ * deps and serves the route table over HTTP. Used by `npm run server`, `npm start` and tests.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ServerConfig } from '../../functions/shared/config';
+import type { Db } from '../../functions/shared/db/db';
+import { migrate } from '../../functions/shared/db/migrate';
+import { type Deps, openDb, setDeps } from '../../functions/shared/deps';
+import { logger } from '../../functions/shared/logger';
+import { createApp } from './app';
+
+export type RunningServer = {
+  url: string;
+  port: number;
+  db: Db;
+  server: Server;
+  /** Stops accepting, lets in-flight requests end (up to graceMs), closes the database. */
+  close(graceMs?: number): Promise<void>;
+};
+
+export type StartOptions = {
+  /** An already open database (tests); otherwise the one the config names. */
+  db?: Db;
+  now?: () => Date;
+};
+
+/** Waits for the database to answer, logging once per failure streak, up to `timeoutMs`. */
+export async function waitForDb(db: Db, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let logged = false;
+  for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      await db.query('select 1');
+      if (logged) logger.info('database reachable');
+      return;
+    } catch (error) {
+      if (Date.now() + delay > deadline) throw error;
+      if (!logged) logger.warn('waiting for the database', { error: (error as Error).message });
+      logged = true;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** Opens, migrates and serves; resolves once listening. */
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const db = options.db ?? (await openDb(config));
+  try {
+    await waitForDb(db);
+    const applied = await migrate(db);
+    if (applied.length > 0) logger.info('migrations applied', { versions: applied });
+  } catch (error) {
+    if (!options.db) await db.close();
+    throw error;
+  }
+  const deps: Deps = { config, db, now: options.now ?? (() => new Date()) };
+  setDeps(deps);
+  const app = createApp();
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  server.keepAliveTimeout = 65000;
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    db,
+    server,
+    close(graceMs = 10000) {
+      closing ??= (async () => {
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        await closed;
+        clearTimeout(timer);
+        if (!options.db) await db.close();
+      })();
+      return closing;
+    },
+  };
+}
