@@ -1,0 +1,169 @@
+/**
+ * The agent loop: pick, run, report, one task at a time. After a task it picks again at once;
+ * after an empty pick it waits POLL_INTERVAL plus jitter; while the server is unreachable it
+ * backs off exponentially with jitter, logging once per change of state.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { ApiError, type ApiClient, type PickedTask } from './api-client';
+import type { AgentConfig } from './config';
+import { type RunResult, type StopReason, runCommand } from './run-command';
+
+export const BACKOFF_BASE_MS = 500;
+export const BACKOFF_CAP_MS = 30000;
+const DEFAULT_OUTPUT_LIMIT = 1048576;
+
+export type AgentStatus = {
+  state: 'idle' | 'busy' | 'stopping';
+  taskId: string | null;
+  lastContactAt: string | null;
+  serverReachable: boolean;
+  tasksRun: number;
+};
+
+export type AgentDeps = {
+  api: ApiClient;
+  log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+  /** Resolves after ms, or early when the signal aborts. */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random: () => number;
+  now: () => Date;
+};
+
+/** Resolves after ms or when the signal aborts, whichever is first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Full-jitter exponential backoff: a random delay up to min(cap, base * 2^attempt). */
+export function backoffDelay(attempt: number, random: () => number): number {
+  return Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 20)));
+}
+
+export type Agent = {
+  status(): AgentStatus;
+  /** Runs until `stop` aborts and the current task is reported. */
+  run(): Promise<void>;
+  /**
+   * First call: stop picking, let the running command finish within the stop grace.
+   * Second call: stop the command now.
+   */
+  stop(): void;
+};
+
+/** Creates an agent; nothing happens until run(). */
+export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
+  const stopping = new AbortController();
+  const hardStop = new AbortController();
+  let current: { task: PickedTask; abort: AbortController } | null = null;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const status: AgentStatus = { state: 'idle', taskId: null, lastContactAt: null, serverReachable: true, tasksRun: 0 };
+  let failures = 0;
+
+  const contact = () => {
+    status.lastContactAt = deps.now().toISOString();
+    if (!status.serverReachable) deps.log.info('server reachable again', { after: failures });
+    status.serverReachable = true;
+    failures = 0;
+  };
+  const lost = (error: unknown) => {
+    failures += 1;
+    if (status.serverReachable) deps.log.warn('server unreachable; backing off', { error: (error as Error).message });
+    status.serverReachable = false;
+    return backoffDelay(failures, deps.random);
+  };
+
+  const stopCommand = (reason: StopReason) => current?.abort.abort(reason);
+
+  async function report(task: PickedTask, result: RunResult): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await deps.api.finish(task, result, hardStop.signal);
+        contact();
+        deps.log.info('task reported', { taskId: task.id, state: result.state, exitCode: result.exitCode });
+        return;
+      } catch (error) {
+        if (error instanceof ApiError && !error.retryable) {
+          deps.log.warn('finish refused; dropping the result', { taskId: task.id, status: error.status, error: error.message });
+          return;
+        }
+        if (hardStop.signal.aborted) {
+          deps.log.error('stopped before the result reached the server', { taskId: task.id });
+          return;
+        }
+        await deps.sleep(lost(error), hardStop.signal);
+      }
+    }
+  }
+
+  async function execute(task: PickedTask): Promise<void> {
+    const abort = new AbortController();
+    current = { task, abort };
+    status.state = stopping.signal.aborted ? 'stopping' : 'busy';
+    status.taskId = task.id;
+    deps.log.info('task started', { taskId: task.id });
+    try {
+      const result = await runCommand({
+        command: task.command,
+        timeoutSeconds: task.timeoutSeconds,
+        env: { ...config.commandEnv, TASK_ID: task.id },
+        outputLimitBytes: task.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT,
+        killGraceMs: config.killGraceMs,
+        signal: abort.signal,
+      });
+      status.tasksRun += 1;
+      await report(task, result);
+    } finally {
+      current = null;
+      status.taskId = null;
+      status.state = stopping.signal.aborted ? 'stopping' : 'idle';
+    }
+  }
+
+  return {
+    status: () => ({ ...status }),
+    stop() {
+      if (!stopping.signal.aborted) {
+        stopping.abort();
+        status.state = 'stopping';
+        deps.log.info('stopping: no new tasks', { graceMs: config.stopGraceMs, taskId: current?.task.id ?? null });
+        if (current) graceTimer = setTimeout(() => stopCommand({ state: 'failed', error: 'agent stopped' }), config.stopGraceMs);
+        return;
+      }
+      deps.log.warn('stopping now');
+      hardStop.abort();
+      stopCommand({ state: 'failed', error: 'agent stopped' });
+    },
+    async run() {
+      deps.log.info('agent started', { agentId: config.agentId, server: config.backendUrl });
+      while (!stopping.signal.aborted) {
+        let task: PickedTask | null;
+        try {
+          task = await deps.api.pick(config.pollWaitSeconds, stopping.signal);
+          contact();
+        } catch (error) {
+          if (stopping.signal.aborted) break;
+          const delay = error instanceof ApiError && !error.retryable ? config.pollIntervalMs : lost(error);
+          if (error instanceof ApiError && !error.retryable) deps.log.error('pick refused', { error: error.message });
+          await deps.sleep(delay, stopping.signal);
+          continue;
+        }
+        if (task === null) {
+          await deps.sleep(config.pollIntervalMs + Math.floor(deps.random() * config.pollIntervalMs * 0.1), stopping.signal);
+          continue;
+        }
+        await execute(task);
+      }
+      clearTimeout(graceTimer);
+      deps.log.info('agent stopped', { tasksRun: status.tasksRun });
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The agent's configuration (CONTRACT §2), read once from the environment and validated.
+ * The agent ships alone: it shares no config code with the server.
+ */
+import { hostname } from 'node:os';
+
+export type AgentLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type AgentConfig = Readonly<{
+  backendUrl: string;
+  pollIntervalMs: number;
+  pollWaitSeconds: number;
+  logLevel: AgentLogLevel;
+  agentToken: string | undefined;
+  agentId: string;
+  stopGraceMs: number;
+  killGraceMs: number;
+  /** 0: no health endpoint */
+  healthPort: number;
+  /** Variables passed to every command (allow-list plus TASK_ENV_* with the prefix removed). */
+  commandEnv: Readonly<Record<string, string>>;
+}>;
+
+/** Thrown for bad variables; its message names each one. */
+export class AgentConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'AgentConfigError';
+  }
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000 };
+
+/** Parses `5s`, `500ms`, `2m`, `1h` or a bare number of seconds into milliseconds; null if invalid. */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
+  if (!m?.[1]) return null;
+  return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] as number));
+}
+
+/** Variables a command inherits from the agent; nothing else (no tokens, no DB_*). */
+export const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR'] as const;
+export const TASK_ENV_PREFIX = 'TASK_ENV_';
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates the agent's configuration; throws AgentConfigError naming every bad variable. */
+export function loadAgentConfig(env: Env = process.env): AgentConfig {
+  const problems: string[] = [];
+  const get = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+  const duration = (name: string, def: string, min: number, max: number) => {
+    const raw = get(name) ?? def;
+    const ms = parseDuration(raw);
+    if (ms === null || ms < min || ms > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be a duration like 5s, 500ms or 2m, from ${min}ms to ${max / 1000}s`);
+      return parseDuration(def) as number;
+    }
+    return ms;
+  };
+  const port = (name: string, def: number) => {
+    const raw = get(name);
+    if (raw === undefined) return def;
+    if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be a port number from 0 to 65535`);
+      return def;
+    }
+    return Number(raw);
+  };
+
+  let backendUrl = get('BACKEND_URL');
+  if (backendUrl !== undefined) {
+    try {
+      const u = new URL(backendUrl);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+      backendUrl = backendUrl.replace(/\/+$/, '');
+    } catch {
+      problems.push(`BACKEND_URL=${JSON.stringify(backendUrl)} must be an http:// or https:// URL`);
+    }
+  } else {
+    const host = get('BACKEND_API_HOST') ?? '127.0.0.1';
+    const p = port('BACKEND_API_PORT', 3500);
+    if (!/^[\w.-]+$|^\[[0-9a-fA-F:]+\]$/.test(host)) problems.push(`BACKEND_API_HOST=${JSON.stringify(host)} must be a host name or address`);
+    backendUrl = `http://${host}:${p}`;
+  }
+
+  const rawLevel = (get('LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!['debug', 'info', 'warn', 'error'].includes(rawLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(get('LOG_LEVEL'))} must be one of debug, info, warn, error`);
+  }
+  const agentId = get('AGENT_ID') ?? `${hostname()}-${process.pid}`;
+  if (agentId.length > 200 || !/^[\x21-\x7e][\x20-\x7e]*$/.test(agentId)) {
+    problems.push('AGENT_ID must be 1 to 200 printable ASCII characters');
+  }
+
+  const commandEnv: Record<string, string> = {};
+  for (const name of INHERITED_ENV) {
+    const v = env[name];
+    if (v !== undefined) commandEnv[name] = v;
+  }
+  for (const [name, v] of Object.entries(env)) {
+    if (name.startsWith(TASK_ENV_PREFIX) && name.length > TASK_ENV_PREFIX.length && v !== undefined) {
+      commandEnv[name.slice(TASK_ENV_PREFIX.length)] = v;
+    }
+  }
+  commandEnv.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+  const config: AgentConfig = Object.freeze({
+    backendUrl: backendUrl as string,
+    pollIntervalMs: duration('POLL_INTERVAL', '1s', 50, 3600000),
+    pollWaitSeconds: duration('POLL_WAIT', '20s', 0, 20000) / 1000,
+    logLevel: rawLevel as AgentLogLevel,
+    agentToken: get('AGENT_TOKEN'),
+    agentId,
+    stopGraceMs: duration('AGENT_STOP_GRACE', '25s', 0, 3600000),
+    killGraceMs: duration('AGENT_KILL_GRACE', '5s', 0, 600000),
+    healthPort: port('AGENT_HEALTH_PORT', 3000),
+    commandEnv: Object.freeze(commandEnv),
+  });
+  if (problems.length > 0) throw new AgentConfigError(problems);
+  return config;
+}

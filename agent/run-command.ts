@@ -1,0 +1,138 @@
+/**
+ * Runs one command with /bin/sh -c in its own process group, capturing stdout and stderr
+ * head-and-tail, enforcing the timeout, and stopping the whole group on cancel or shutdown.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OutputCapture } from '../functions/shared/output-limit';
+
+export type FinishState = 'succeeded' | 'failed' | 'timed_out' | 'canceled';
+
+export type RunResult = {
+  state: FinishState;
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  outputTruncated: boolean;
+  error: string | null;
+};
+
+/** Why a running command is being stopped early; becomes the task's state and error. */
+export type StopReason = { state: FinishState; error: string };
+
+export type RunOptions = {
+  command: string;
+  timeoutSeconds: number;
+  env: Readonly<Record<string, string>>;
+  outputLimitBytes: number;
+  /** SIGTERM, then SIGKILL after this long */
+  killGraceMs: number;
+  /** Aborting it stops the command; its reason must be a StopReason. */
+  signal?: AbortSignal;
+  /** How long to wait for the pipes to close once the shell has exited. */
+  drainMs?: number;
+};
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+/** Runs the command to its end and resolves with the result; never rejects. */
+export async function runCommand(opts: RunOptions): Promise<RunResult> {
+  const cwd = await mkdtemp(join(tmpdir(), 'task-'));
+  try {
+    return await runIn(cwd, opts);
+  } finally {
+    await rm(cwd, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const out = new OutputCapture(opts.outputLimitBytes);
+    const err = new OutputCapture(opts.outputLimitBytes);
+    let stopReason: StopReason | null = null;
+    let killTimer: NodeJS.Timeout | undefined;
+    let settled = false;
+
+    // detached: the shell leads a new process group, so signals reach its children too.
+    const child = spawn('/bin/sh', ['-c', opts.command], {
+      cwd,
+      env: opts.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (chunk: Buffer) => out.write(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.write(chunk));
+
+    const stop = (reason: StopReason) => {
+      if (stopReason !== null || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      stopReason = reason;
+      killGroup(child.pid, 'SIGTERM');
+      killTimer = setTimeout(() => child.pid !== undefined && killGroup(child.pid, 'SIGKILL'), opts.killGraceMs);
+    };
+    const timeout = setTimeout(
+      () => stop({ state: 'timed_out', error: `timed out after ${opts.timeoutSeconds}s` }),
+      opts.timeoutSeconds * 1000,
+    );
+    const onAbort = () => stop((opts.signal?.reason as StopReason) ?? { state: 'failed', error: 'agent stopped' });
+    if (opts.signal?.aborted) queueMicrotask(onAbort);
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const finish = (result: RunResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timeout);
+      clearTimeout(killTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+
+    child.once('error', (error) => {
+      // spawn failed (no /bin/sh, no resources): nothing ran.
+      finish({ state: 'failed', exitCode: null, stdout: '', stderr: '', outputTruncated: false, error: `could not start: ${error.message}` });
+    });
+
+    child.once('exit', (code, signal) => {
+      // Whatever the shell left behind in its group is stopped with it: a finished task
+      // leaves no processes running.
+      if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+      let drained = 0;
+      const done = () => {
+        const o = out.finish();
+        const e = err.finish();
+        const base = { exitCode: code, stdout: o.text, stderr: e.text, outputTruncated: o.truncated || e.truncated };
+        if (stopReason !== null) finish({ ...base, state: stopReason.state, error: stopReason.error });
+        else if (signal !== null) finish({ ...base, state: 'failed', error: `killed by signal ${signal}` });
+        else finish({ ...base, state: code === 0 ? 'succeeded' : 'failed', error: null });
+      };
+      const onClosed = () => {
+        drained += 1;
+        if (drained === 2) {
+          clearTimeout(drainTimer);
+          done();
+        }
+      };
+      // A process that escaped the group could hold the pipes open forever: stop waiting.
+      const drainTimer = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        done();
+      }, opts.drainMs ?? 2000);
+      if (child.stdout.readableEnded || child.stdout.destroyed) drained += 1;
+      else child.stdout.once('close', onClosed);
+      if (child.stderr.readableEnded || child.stderr.destroyed) drained += 1;
+      else child.stderr.once('close', onClosed);
+      if (drained === 2) {
+        clearTimeout(drainTimer);
+        done();
+      }
+    });
+  });
+}

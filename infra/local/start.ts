@@ -1,0 +1,88 @@
+/**
+ * `npm start`: the API server in this process plus AGENTS executor agents as child processes
+ * that reach it over HTTP exactly like remote agents. Ctrl-C / SIGTERM stops them all.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { checkExposure, loadConfig, type ServerConfig } from '../../functions/shared/config';
+import { logger } from '../../functions/shared/logger';
+import { exitOnStartupError, onShutdownSignal } from './cli';
+import { startServer } from './server';
+
+const AGENT_MAIN = join(__dirname, '..', '..', 'agent', 'main.ts');
+/** Server-side secrets and settings an agent must not inherit. */
+const NOT_FOR_AGENTS = /^(DB_\w+|DATABASE_URL|API_TOKEN|DATA_DIR|SERVER_\w+|AGENTS|LEASE_SECONDS|OUTPUT_LIMIT_BYTES)$/;
+
+/** The environment of local agent number i. */
+export function agentEnv(env: NodeJS.ProcessEnv, url: string, i: number): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!NOT_FOR_AGENTS.test(k)) out[k] = v;
+  out.BACKEND_URL = url;
+  out.AGENT_ID = env.AGENT_ID ? `${env.AGENT_ID}-${i + 1}` : `local-agent-${i + 1}`;
+  // Local agents serve no /healthz unless asked, then on consecutive ports (CONTRACT §7).
+  const base = env.AGENT_HEALTH_PORT ? Number(env.AGENT_HEALTH_PORT) : 0;
+  out.AGENT_HEALTH_PORT = base > 0 ? String(base + i) : '0';
+  return out;
+}
+
+function startAgents(config: ServerConfig, url: string): { stop(): Promise<void> } {
+  const children = new Map<number, ChildProcess>();
+  let stopping = false;
+  const launch = (i: number) => {
+    // detached: its own process group, so a terminal's Ctrl-C reaches it once, from us.
+    const child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN], {
+      env: agentEnv(process.env, url, i),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      detached: true,
+    });
+    children.set(i, child);
+    child.once('exit', (code, signal) => {
+      children.delete(i);
+      if (stopping) return;
+      logger.warn('local agent exited; restarting it', { agent: i + 1, code, signal });
+      setTimeout(() => !stopping && launch(i), 1000);
+    });
+  };
+  for (let i = 0; i < config.agents; i++) launch(i);
+  return {
+    async stop() {
+      stopping = true;
+      await Promise.all(
+        [...children.values()].map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolve();
+              child.once('exit', () => resolve());
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let config: ServerConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    exitOnStartupError('task-executor', error);
+  }
+  const exposure = checkExposure(config);
+  if (exposure.refuse) exitOnStartupError('task-executor', new Error(exposure.refuse));
+  if (exposure.warn) logger.warn(exposure.warn);
+  const started = Date.now();
+  const running = await startServer(config).catch((error) => exitOnStartupError('task-executor', error));
+  const agents = startAgents(config, running.url);
+  const store = config.db.kind === 'embedded' ? `embedded PostgreSQL in ${config.db.dataDir}` : 'PostgreSQL';
+  process.stdout.write(
+    `task-executor ready on ${running.url} with ${config.agents} agent${config.agents === 1 ? '' : 's'} (${store}; started in ${Date.now() - started} ms). Ctrl-C stops.\n`,
+  );
+  onShutdownSignal(async () => {
+    logger.info('stopping agents, then the server');
+    await agents.stop();
+    await running.close();
+  });
+}
+
+void main();
