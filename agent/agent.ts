@@ -4,9 +4,9 @@
  * backs off exponentially with jitter, logging once per change of state.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { ApiError, type ApiClient, type PickedTask } from './api-client';
+import { type ApiClient, ApiError, type PickedTask } from './api-client';
 import type { AgentConfig } from './config';
-import { type RunResult, type StopReason, runCommand } from './run-command';
+import { type RunResult, runCommand, type StopReason } from './run-command';
 
 export const BACKOFF_BASE_MS = 500;
 export const BACKOFF_CAP_MS = 30000;

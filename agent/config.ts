@@ -79,7 +79,8 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
   } else {
     const host = get('BACKEND_API_HOST') ?? '127.0.0.1';
     const p = port('BACKEND_API_PORT', 3500);
-    if (!/^[\w.-]+$|^\[[0-9a-fA-F:]+\]$/.test(host)) problems.push(`BACKEND_API_HOST=${JSON.stringify(host)} must be a host name or address`);
+    if (!/^[\w.-]+$|^\[[0-9a-fA-F:]+\]$/.test(host))
+      problems.push(`BACKEND_API_HOST=${JSON.stringify(host)} must be a host name or address`);
     backendUrl = `http://${host}:${p}`;
   }
 

@@ -1,4 +1,4 @@
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AgentStatus } from './agent';
 
 /** Serves GET /healthz with the agent's status (CONTRACT §7); resolves once listening. */

@@ -27,7 +27,9 @@ async function main(): Promise<void> {
       const server = await serveHealth(config.healthPort, config.agentId, agent.status);
       server.unref();
     } catch (error) {
-      process.stderr.write(`task-exec-agent: cannot serve /healthz on AGENT_HEALTH_PORT=${config.healthPort}: ${(error as Error).message}\n`);
+      process.stderr.write(
+        `task-exec-agent: cannot serve /healthz on AGENT_HEALTH_PORT=${config.healthPort}: ${(error as Error).message}\n`,
+      );
       process.exit(1);
     }
   }

@@ -96,7 +96,14 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
 
     child.once('error', (error) => {
       // spawn failed (no /bin/sh, no resources): nothing ran.
-      finish({ state: 'failed', exitCode: null, stdout: '', stderr: '', outputTruncated: false, error: `could not start: ${error.message}` });
+      finish({
+        state: 'failed',
+        exitCode: null,
+        stdout: '',
+        stderr: '',
+        outputTruncated: false,
+        error: `could not start: ${error.message}`,
+      });
     });
 
     child.once('exit', (code, signal) => {
