@@ -2,10 +2,12 @@
  * The one route table: method, path (API Gateway syntax), handler and its source folder.
  * The Express adapter mounts it, template.yaml and openapi.yaml are tested against it.
  */
+import { handler as cancelTask } from './cancel-task/handler';
 import { handler as createTask } from './create-task/handler';
 import { handler as finishTask } from './finish-task/handler';
 import { handler as getTask } from './get-task/handler';
 import { handler as health } from './health/handler';
+import { handler as heartbeatTask } from './heartbeat-task/handler';
 import { handler as listTasks } from './list-tasks/handler';
 import { handler as pickTask } from './pick-task/handler';
 import { handler as root } from './root/handler';
@@ -29,5 +31,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/tasks/pick', dir: 'pick-task', handler: pickTask },
   { method: 'POST', path: '/tasks/pick', dir: 'pick-task', handler: pickTask },
   { method: 'GET', path: '/tasks/{id}', dir: 'get-task', handler: getTask },
+  { method: 'POST', path: '/tasks/{id}/heartbeat', dir: 'heartbeat-task', handler: heartbeatTask },
   { method: 'POST', path: '/tasks/{id}/finish', dir: 'finish-task', handler: finishTask },
+  { method: 'POST', path: '/tasks/{id}/cancel', dir: 'cancel-task', handler: cancelTask },
 ];

@@ -3,10 +3,15 @@ import { json, noContent } from '../shared/http';
 import { createHandler } from '../shared/middleware';
 import { parsePickRequest, pickTask } from './pick-task';
 
-/** GET or POST /tasks/pick */
-export const handler = createHandler('pickTask', 'agent', async (event, { deps, log }) => {
+/** API Gateway allows 30 s per request: a held pick answers this long before that. */
+const LAMBDA_MARGIN_MS = 3000;
+
+/** GET or POST /tasks/pick[?wait=N] */
+export const handler = createHandler('pickTask', 'agent', async (event, { deps, log, context }) => {
   const agentId = agentIdOf(event);
-  parsePickRequest(event);
-  const task = await pickTask({ ...deps, log }, agentId);
+  const { waitSeconds } = parsePickRequest(event);
+  const remaining = context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
+  const waitMs = Math.max(0, Math.min(waitSeconds * 1000, remaining - LAMBDA_MARGIN_MS));
+  const task = await pickTask({ ...deps, log }, agentId, waitMs);
   return task === null ? noContent() : json(200, task);
 });

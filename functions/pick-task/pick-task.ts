@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { throttledExpiry } from '../expire-leases/expire-leases';
+import { leasePolicy } from '../shared/config';
 import { pickNextTask, type Task, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ValidationError } from '../shared/errors';
@@ -14,9 +16,17 @@ import {
 import type { Log } from '../shared/logger';
 
 /** What an agent receives: the task plus what it needs to hold and report it. */
-export type PickedTask = Task & { leaseToken: string; leaseExpiresAt: string; outputLimitBytes: number };
+export type PickedTask = Task & {
+  leaseToken: string;
+  leaseExpiresAt: string;
+  heartbeatIntervalSeconds: number;
+  outputLimitBytes: number;
+};
 
 export const MAX_WAIT_SECONDS = 20;
+/** Expired leases are also ended on the way through pick, at most this often per process. */
+const PICK_EXPIRY_EVERY_MS = 5000;
+const expireOnPick = throttledExpiry(PICK_EXPIRY_EVERY_MS);
 
 /** Validates a pick request; returns the long-poll wait in seconds (0: answer at once). */
 export function parsePickRequest(event: Event): { waitSeconds: number } {
@@ -32,11 +42,13 @@ export function parsePickRequest(event: Event): { waitSeconds: number } {
 }
 
 /** Claims the earliest-created queued task for this agent, or null when none is queued. */
-export async function pickTask(deps: Deps & { log: Log }, agentId: string): Promise<PickedTask | null> {
+export async function claimTask(deps: Deps & { log: Log }, agentId: string): Promise<PickedTask | null> {
+  const policy = leasePolicy(deps.config);
   const row = await pickNextTask(deps.db, {
     agentId,
     leaseToken: randomUUID(),
-    leaseSeconds: deps.config.leaseSeconds,
+    leaseSeconds: policy.leaseSeconds,
+    deadlineGraceSeconds: policy.deadlineGraceSeconds,
     now: deps.now(),
   });
   if (row === null) return null;
@@ -46,6 +58,26 @@ export async function pickTask(deps: Deps & { log: Log }, agentId: string): Prom
     ...toTask(row),
     leaseToken: row.lease_token as string,
     leaseExpiresAt: (row.lease_expires_at as Date).toISOString(),
+    heartbeatIntervalSeconds: policy.heartbeatSeconds,
     outputLimitBytes: deps.config.outputLimitBytes,
   };
+}
+
+/**
+ * Pick with an optional long-poll: claims at once if it can; otherwise holds up to waitMs,
+ * trying again each time the queue signal wakes this picker (exactly one per queued task).
+ */
+export async function pickTask(deps: Deps & { log: Log }, agentId: string, waitMs: number): Promise<PickedTask | null> {
+  await expireOnPick(deps);
+  const deadline = performance.now() + waitMs;
+  for (;;) {
+    const since = deps.signal.generation();
+    const task = await claimTask(deps, agentId);
+    if (task !== null) return task;
+    const left = deadline - performance.now();
+    if (left <= 0) return null;
+    const woken = await deps.signal.wait(left, since);
+    if (!woken && deadline - performance.now() <= 0) return null;
+    if (!woken && deps.signal.generation() === since) return null; // closed: shutting down
+  }
 }

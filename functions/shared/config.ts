@@ -22,7 +22,34 @@ export type ServerConfig = Readonly<{
   outputLimitBytes: number;
   /** Pool size per process; Lambda wants 1-2, a long-running server more. */
   dbPoolMax: number;
+  /** Running inside AWS Lambda (no long-lived LISTEN connection, no reaper timer). */
+  lambda: boolean;
 }>;
+
+/** Timings derived from LEASE_SECONDS, in one place. */
+export type LeasePolicy = Readonly<{
+  leaseSeconds: number;
+  /** how often agents heartbeat: a third of the lease, at most 5 s, so cancels arrive quickly */
+  heartbeatSeconds: number;
+  /** a running task ends timed_out this long after its timeout if its agent never reports */
+  deadlineGraceSeconds: number;
+  /** a cancel of a running task is final this long after it was asked, agent or not */
+  cancelGraceSeconds: number;
+  /** how often the local server's reaper looks for expired leases */
+  reaperIntervalMs: number;
+}>;
+
+/** The lease timings for a configuration. */
+export function leasePolicy(config: Pick<ServerConfig, 'leaseSeconds'>): LeasePolicy {
+  const lease = config.leaseSeconds;
+  return Object.freeze({
+    leaseSeconds: lease,
+    heartbeatSeconds: Math.max(1, Math.min(5, Math.floor(lease / 3))),
+    deadlineGraceSeconds: lease,
+    cancelGraceSeconds: lease,
+    reaperIntervalMs: Math.max(1000, Math.min(5000, Math.floor((lease * 1000) / 6))),
+  });
+}
 
 /** Thrown when one or more variables are invalid; the message names each of them. */
 export class ConfigError extends Error {
@@ -120,9 +147,10 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     agentToken,
     allowUnauthenticated,
     agents: r.int('AGENTS', 1, 0, 64),
-    leaseSeconds: r.int('LEASE_SECONDS', 30, 5, 3600),
+    leaseSeconds: r.int('LEASE_SECONDS', 30, 3, 3600),
     outputLimitBytes: r.int('OUTPUT_LIMIT_BYTES', 1048576, 1024, 4 * 1048576),
     dbPoolMax: r.int('DB_POOL_MAX', 10, 1, 200),
+    lambda: r.str('AWS_LAMBDA_FUNCTION_NAME') !== undefined,
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -5,12 +5,16 @@
 import { loadConfig, type ServerConfig } from './config';
 import type { Db } from './db/db';
 import { openPostgres } from './db/postgres';
+import { QUEUED_CHANNEL } from './db/tasks';
 import { logger, setLogLevel } from './logger';
+import { createPollingSignal, createQueueSignal, type QueueSignal } from './queue-signal';
 
 export type Deps = {
   config: ServerConfig;
   db: Db;
   now: () => Date;
+  /** wakes held picks when a task is queued */
+  signal: QueueSignal;
 };
 
 let current: Promise<Deps> | undefined;
@@ -20,7 +24,7 @@ export async function openDb(config: ServerConfig): Promise<Db> {
   if (config.db.kind === 'postgres') {
     return openPostgres(config.db, {
       poolMax: config.dbPoolMax,
-      onIdleError: (error) => logger.warn('idle database connection failed', { error: error.message }),
+      onIdleError: (error) => logger.warn('database connection failed', { error: error.message }),
     });
   }
   // Loaded lazily: Lambda bundles leave PGlite out (it is marked external there).
@@ -28,16 +32,27 @@ export async function openDb(config: ServerConfig): Promise<Db> {
   return openEmbedded({ dataDir: config.db.dataDir });
 }
 
-async function buildDeps(): Promise<Deps> {
+/** How held picks learn of new tasks: LISTEN where a connection can be held, else re-polling. */
+export function openSignal(config: ServerConfig, db: Db): Promise<QueueSignal> {
+  if (config.lambda) return Promise.resolve(createPollingSignal(1000));
+  return createQueueSignal((onNotify, onReconnect) => db.listen(QUEUED_CHANNEL, onNotify, onReconnect));
+}
+
+/** Builds deps from an open database (the local server, tests). */
+export async function buildDeps(config: ServerConfig, db: Db, now: () => Date = () => new Date()): Promise<Deps> {
+  return { config, db, now, signal: await openSignal(config, db) };
+}
+
+async function buildDepsFromEnv(): Promise<Deps> {
   const config = loadConfig();
   setLogLevel(config.logLevel);
-  return { config, db: await openDb(config), now: () => new Date() };
+  return buildDeps(config, await openDb(config));
 }
 
 /** The process's deps, built on first use. */
 export function getDeps(): Promise<Deps> {
   if (current === undefined) {
-    current = buildDeps();
+    current = buildDepsFromEnv();
     // A failed build (say, a bad variable) is retried on the next invocation, not cached.
     current.catch(() => {
       current = undefined;

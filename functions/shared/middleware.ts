@@ -12,7 +12,7 @@ import { type Log, logger } from './logger';
 
 export type HandlerContext = Context & { log?: Log };
 export type Handler = (event: Event, context: Context) => Promise<Result>;
-export type Core = (event: Event, env: { deps: Deps; log: Log }) => Promise<Result>;
+export type Core = (event: Event, env: { deps: Deps; log: Log; context: Context }) => Promise<Result>;
 
 /** Creates a child logger per request with the request id and route in every line. */
 function requestLogger(name: string): MiddlewareObj<Event, Result, Error, HandlerContext> {
@@ -52,7 +52,7 @@ export function createHandler(name: string, audience: Audience, core: Core): Han
     .handler(async (event, context) => {
       const deps = await getDeps();
       authorize(audience, event, deps.config);
-      return core(event, { deps, log: context.log ?? logger });
+      return core(event, { deps, log: context.log ?? logger, context });
     });
   return wrapped as unknown as Handler;
 }

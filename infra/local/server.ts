@@ -4,10 +4,11 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { expireLeases, reaperIntervalMs } from '../../functions/expire-leases/expire-leases';
 import type { ServerConfig } from '../../functions/shared/config';
 import type { Db } from '../../functions/shared/db/db';
 import { migrate } from '../../functions/shared/db/migrate';
-import { type Deps, openDb, setDeps } from '../../functions/shared/deps';
+import { buildDeps, openDb, setDeps } from '../../functions/shared/deps';
 import { logger } from '../../functions/shared/logger';
 import { createApp } from './app';
 
@@ -55,8 +56,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (!options.db) await db.close();
     throw error;
   }
-  const deps: Deps = { config, db, now: options.now ?? (() => new Date()) };
+  const deps = await buildDeps(config, db, options.now);
   setDeps(deps);
+  // The reaper: running tasks whose agent went silent, or whose deadline passed, end without
+  // anyone calling an endpoint. A failed round (database down) is retried on the next tick.
+  const reaperLog = logger.createChild({ persistentKeys: { handler: 'reaper' } });
+  const reaper = setInterval(() => {
+    expireLeases({ ...deps, log: reaperLog }).catch((error) => reaperLog.warn('lease expiry failed', { error: (error as Error).message }));
+  }, reaperIntervalMs(deps));
+  reaper.unref();
   const app = createApp();
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
@@ -73,7 +81,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     server,
     close(graceMs = 10000) {
       closing ??= (async () => {
+        clearInterval(reaper);
         const closed = new Promise<void>((r) => server.close(() => r()));
+        // Held picks answer now (204) instead of holding the shutdown for up to 20 s.
+        await deps.signal.close();
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         await closed;

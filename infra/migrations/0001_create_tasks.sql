@@ -25,6 +25,9 @@ create table tasks (
   lease_token uuid,
   -- when the running task is considered lost unless heartbeated
   lease_expires_at timestamptz,
+  -- the latest moment a running task may still be running: its timeout plus a grace, or,
+  -- once a cancel is requested, the cancel deadline; the reaper ends it after that
+  deadline_at timestamptz,
   -- a user asked to cancel the running task
   cancel_requested boolean not null default false,
   -- how many times it was picked, and how many attempts a lost agent may cost
@@ -47,5 +50,6 @@ create index tasks_queued_seq_idx on tasks (seq) where state = 'queued';
 -- List is newest first with a keyset cursor on seq, optionally filtered by state.
 create index tasks_state_seq_idx on tasks (state, seq desc);
 
--- Lease expiry scans only running tasks.
+-- The reaper finds running tasks past their lease or their deadline through these two.
 create index tasks_running_lease_idx on tasks (lease_expires_at) where state = 'running';
+create index tasks_running_deadline_idx on tasks (deadline_at) where state = 'running';

@@ -14,5 +14,10 @@ export type Db = Queryable & {
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   /** Runs a script of several statements (migrations). */
   exec(sql: string): Promise<void>;
+  /**
+   * LISTENs on a channel on a connection of its own; onReconnect runs after the connection was
+   * lost and listening again (notifications may have been missed). Resolves to unlisten.
+   */
+  listen(channel: string, onNotify: () => void, onReconnect: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 };

@@ -90,6 +90,13 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Db & { pgl
     async exec(sql) {
       await pglite.exec(sql);
     },
+    async listen(channel, onNotify) {
+      // In-process: PGlite delivers NOTIFY to its own listeners, and never disconnects.
+      const unlisten = await pglite.listen(channel, () => onNotify());
+      return async () => {
+        if (!pglite.closed) await unlisten();
+      };
+    },
     async close() {
       try {
         if (!pglite.closed) await pglite.close();

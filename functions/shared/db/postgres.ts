@@ -1,4 +1,4 @@
-import { Pool, type PoolConfig } from 'pg';
+import { Client, Pool, type PoolConfig } from 'pg';
 import type { DbConfig } from '../config';
 import type { Db, Queryable } from './db';
 
@@ -65,6 +65,54 @@ export function openPostgres(config: PostgresConfig, options: PostgresOptions): 
     },
     async exec(sql) {
       await pool.query(sql);
+    },
+    async listen(channel, onNotify, onReconnect) {
+      // A dedicated connection outside the pool; re-established with backoff when it drops.
+      let client: Client | null = null;
+      let stopped = false;
+      let retryTimer: NodeJS.Timeout | undefined;
+      const connect = async (attempt: number): Promise<void> => {
+        const c = new Client(poolConfig);
+        c.on('notification', () => onNotify());
+        c.on('error', (error) => {
+          options.onIdleError?.(error);
+          reconnect(c);
+        });
+        c.on('end', () => reconnect(c));
+        try {
+          await c.connect();
+          await c.query(`listen ${channel}`);
+          client = c;
+          if (attempt > 0) onReconnect();
+        } catch (error) {
+          c.removeAllListeners('end');
+          await c.end().catch(() => {});
+          if (attempt === 0) throw error;
+          schedule(attempt + 1);
+        }
+      };
+      const schedule = (attempt: number) => {
+        if (stopped) return;
+        retryTimer = setTimeout(() => void connect(attempt), Math.min(200 * 2 ** attempt, 5000));
+      };
+      const reconnect = (c: Client) => {
+        if (client !== c || stopped) return;
+        client = null;
+        c.removeAllListeners('end');
+        void c.end().catch(() => {});
+        schedule(1);
+      };
+      await connect(0);
+      return async () => {
+        stopped = true;
+        clearTimeout(retryTimer);
+        const c = client;
+        client = null;
+        if (c) {
+          c.removeAllListeners('end');
+          await c.end().catch(() => {});
+        }
+      };
     },
     async close() {
       await pool.end();

@@ -25,6 +25,7 @@ export type TaskRow = {
   agent_id: string | null;
   lease_token: string | null;
   lease_expires_at: Date | null;
+  deadline_at: Date | null;
   cancel_requested: boolean;
   attempts: number;
   max_attempts: number;
@@ -93,13 +94,21 @@ export type NewTask = {
   now: Date;
 };
 
-/** Inserts a queued task; returns null when the idempotency key is already taken. */
+/** The channel a NOTIFY is sent on whenever a task becomes queued (long-poll pick listens). */
+export const QUEUED_CHANNEL = 'task_queued';
+
+/**
+ * Inserts a queued task and, in the same statement, notifies QUEUED_CHANNEL (delivered on
+ * commit) so a held pick wakes at once; returns null when the idempotency key is taken.
+ */
 export async function insertTask(q: Queryable, t: NewTask): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
-    `insert into tasks (id, command, timeout_seconds, max_attempts, idempotency_key, request_hash, created_at)
-     values ($1::uuid, $2::text, $3::int, $4::int, $5::text, $6::text, $7::timestamptz)
-     on conflict (idempotency_key) do nothing
-     returning *`,
+    `with inserted as (
+       insert into tasks (id, command, timeout_seconds, max_attempts, idempotency_key, request_hash, created_at)
+       values ($1::uuid, $2::text, $3::int, $4::int, $5::text, $6::text, $7::timestamptz)
+       on conflict (idempotency_key) do nothing
+       returning *)
+     select inserted.*, pg_notify('${QUEUED_CHANNEL}', '') is null as notified from inserted`,
     [t.id, t.command, t.timeoutSeconds, t.maxAttempts, t.idempotencyKey, t.requestHash, t.now],
   );
   return rows[0] ?? null;
@@ -118,7 +127,7 @@ export async function getTask(q: Queryable, id: string): Promise<TaskRow | null>
 }
 
 const LIST_COLUMNS =
-  'id, seq, command, state, timeout_seconds, exit_code, output_truncated, error, agent_id, lease_token, lease_expires_at, cancel_requested, attempts, max_attempts, idempotency_key, request_hash, finish_hash, created_at, started_at, finished_at';
+  'id, seq, command, state, timeout_seconds, exit_code, output_truncated, error, agent_id, lease_token, lease_expires_at, deadline_at, cancel_requested, attempts, max_attempts, idempotency_key, request_hash, finish_hash, created_at, started_at, finished_at';
 
 export type ListQuery = {
   /** null: every state */
@@ -143,7 +152,14 @@ export async function listTasks(q: Queryable, l: ListQuery): Promise<TaskRow[]> 
   );
 }
 
-export type PickRequest = { agentId: string; leaseToken: string; leaseSeconds: number; now: Date };
+export type PickRequest = {
+  agentId: string;
+  leaseToken: string;
+  leaseSeconds: number;
+  /** added to the task's timeout to give the server-side deadline */
+  deadlineGraceSeconds: number;
+  now: Date;
+};
 
 /**
  * Claims the earliest-created queued task in one statement. `for update skip locked` lets
@@ -157,6 +173,7 @@ export async function pickNextTask(q: Queryable, p: PickRequest): Promise<TaskRo
             agent_id = $1::text,
             lease_token = $2::uuid,
             lease_expires_at = $4::timestamptz + make_interval(secs => $3::int),
+            deadline_at = $4::timestamptz + make_interval(secs => t.timeout_seconds + $5::int),
             started_at = $4::timestamptz,
             attempts = t.attempts + 1
       where t.id = (
@@ -166,7 +183,7 @@ export async function pickNextTask(q: Queryable, p: PickRequest): Promise<TaskRo
          limit 1
          for update skip locked)
       returning t.*`,
-    [p.agentId, p.leaseToken, p.leaseSeconds, p.now],
+    [p.agentId, p.leaseToken, p.leaseSeconds, p.now, p.deadlineGraceSeconds],
   );
   return rows[0] ?? null;
 }
@@ -198,7 +215,8 @@ export async function finishTask(q: Queryable, f: FinishRequest): Promise<TaskRo
             error = $9::text,
             finish_hash = $10::text,
             finished_at = $11::timestamptz,
-            lease_expires_at = null
+            lease_expires_at = null,
+            deadline_at = null
       where id = $1::uuid
         and state = 'running'
         and agent_id = $2::text
@@ -207,4 +225,87 @@ export async function finishTask(q: Queryable, f: FinishRequest): Promise<TaskRo
     [f.id, f.agentId, f.leaseToken, f.state, f.exitCode, f.stdout, f.stderr, f.outputTruncated, f.error, f.finishHash, f.now],
   );
   return rows[0] ?? null;
+}
+
+export type HeartbeatRequest = { id: string; agentId: string; leaseToken: string | null; leaseSeconds: number; now: Date };
+
+/** Extends this agent's lease on a running task; null when the task is not (or no longer) its. */
+export async function heartbeatTask(q: Queryable, h: HeartbeatRequest): Promise<TaskRow | null> {
+  const rows = await q.query<TaskRow>(
+    `update tasks
+        set lease_expires_at = $4::timestamptz + make_interval(secs => $5::int)
+      where id = $1::uuid
+        and state = 'running'
+        and agent_id = $2::text
+        and ($3::uuid is null or lease_token = $3::uuid)
+      returning *`,
+    [h.id, h.agentId, h.leaseToken, h.now, h.leaseSeconds],
+  );
+  return rows[0] ?? null;
+}
+
+export type CancelRequest = { id: string; now: Date; cancelGraceSeconds: number };
+
+/**
+ * Cancels a task: a queued one ends `canceled` at once; a running one is flagged for its agent
+ * (which learns it from its next heartbeat) and its deadline pulled in to now + grace, after
+ * which the reaper ends it even if the agent stays silent. Null when it had already ended.
+ */
+export async function cancelTask(q: Queryable, c: CancelRequest): Promise<TaskRow | null> {
+  const rows = await q.query<TaskRow>(
+    `update tasks
+        set state = case when state = 'queued' then 'canceled' else state end,
+            error = case when state = 'queued' then 'canceled by user' else error end,
+            finished_at = case when state = 'queued' then $2::timestamptz else finished_at end,
+            cancel_requested = true,
+            deadline_at = case when state = 'running'
+                               then least(deadline_at, $2::timestamptz + make_interval(secs => $3::int))
+                               else deadline_at end
+      where id = $1::uuid and state in ('queued', 'running')
+      returning *`,
+    [c.id, c.now, c.cancelGraceSeconds],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * Ends every running task past its lease or deadline, in one statement: a requested cancel
+ * ends `canceled`; a passed timeout deadline `timed_out`; a lost agent `failed`, or `queued`
+ * again while attempts remain (max_attempts > 1 only: shell commands are not idempotent).
+ * Re-queued tasks keep their seq, so they are picked before newer ones, and are notified.
+ */
+export async function expireLeases(q: Queryable, now: Date, limit = 1000): Promise<TaskRow[]> {
+  return q.query<TaskRow>(
+    `with expired as (
+       select id,
+              case when cancel_requested then 'canceled'
+                   when deadline_at < $1::timestamptz then 'timed_out'
+                   when attempts < max_attempts then 'queued'
+                   else 'failed' end as next_state
+         from tasks
+        where state = 'running' and (lease_expires_at < $1::timestamptz or deadline_at < $1::timestamptz)
+        order by seq
+        limit $2::int
+        for update skip locked),
+     ended as (
+       update tasks t
+          set state = e.next_state,
+              error = case e.next_state
+                when 'canceled' then 'canceled by user'
+                when 'timed_out' then 'timed out after ' || t.timeout_seconds || 's (the agent did not report in time)'
+                when 'queued' then 'agent lost: lease expired; queued again (attempt ' || t.attempts || ' of ' || t.max_attempts || ' failed)'
+                else 'agent lost: lease expired' end,
+              finished_at = case when e.next_state = 'queued' then null else $1::timestamptz end,
+              agent_id = case when e.next_state = 'queued' then null else t.agent_id end,
+              started_at = case when e.next_state = 'queued' then null else t.started_at end,
+              lease_token = null,
+              lease_expires_at = null,
+              deadline_at = null
+         from expired e
+        where t.id = e.id
+        returning t.*)
+     select ended.*, case when ended.state = 'queued' then pg_notify('${QUEUED_CHANNEL}', '') end is null as notified
+       from ended`,
+    [now, limit],
+  );
 }

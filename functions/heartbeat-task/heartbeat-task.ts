@@ -1,0 +1,43 @@
+import { getTask, heartbeatTask as heartbeatTaskRow } from '../shared/db/tasks';
+import type { Deps } from '../shared/deps';
+import { ConflictError, NotFoundError } from '../shared/errors';
+import { AGENT_BODY_LIMIT, type Event, header, parseJsonObject, rejectUnknownFields } from '../shared/http';
+import type { Log } from '../shared/logger';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type HeartbeatAnswer = { cancelRequested: boolean; leaseExpiresAt: string };
+
+/** Validates a heartbeat request (an empty body or {}); returns the X-Lease-Token, if any. */
+export function parseHeartbeatRequest(event: Event): { leaseToken: string | null } {
+  rejectUnknownFields(parseJsonObject(event, AGENT_BODY_LIMIT, true), []);
+  return { leaseToken: header(event, 'x-lease-token')?.trim() ?? null };
+}
+
+/**
+ * Extends the agent's lease and tells it whether a cancel was requested. A task that is no
+ * longer this agent's (ended, reclaimed, or a stale lease token) is a conflict: the agent
+ * must stop the command.
+ */
+export async function heartbeatTask(
+  deps: Deps & { log: Log },
+  id: string,
+  agentId: string,
+  leaseToken: string | null,
+): Promise<HeartbeatAnswer> {
+  deps.log.appendKeys({ taskId: id });
+  const tokenOk = leaseToken === null || UUID.test(leaseToken);
+  const row = tokenOk
+    ? await heartbeatTaskRow(deps.db, { id, agentId, leaseToken, leaseSeconds: deps.config.leaseSeconds, now: deps.now() })
+    : null;
+  if (row !== null) {
+    deps.log.debug('heartbeat', { agentId, cancelRequested: row.cancel_requested });
+    return { cancelRequested: row.cancel_requested, leaseExpiresAt: (row.lease_expires_at as Date).toISOString() };
+  }
+  const current = await getTask(deps.db, id);
+  if (current === null) throw new NotFoundError(`There is no task with id ${id}.`);
+  deps.log.info('heartbeat refused', { agentId, state: current.state, holder: current.agent_id });
+  if (current.state !== 'running') throw new ConflictError(`The task is ${current.state}; stop running it.`);
+  if (current.agent_id !== agentId) throw new ConflictError('The task is held by another agent; stop running it.');
+  throw new ConflictError("X-Lease-Token is not the task's current lease token; stop running it.");
+}
