@@ -11,6 +11,8 @@ import { type RunResult, runCommand, type StopReason } from './run-command';
 export const BACKOFF_BASE_MS = 500;
 export const BACKOFF_CAP_MS = 30000;
 const DEFAULT_OUTPUT_LIMIT = 1048576;
+/** Used when the server does not say (it does: heartbeatIntervalSeconds in the pick answer). */
+const DEFAULT_HEARTBEAT_SECONDS = 5;
 
 export type AgentStatus = {
   state: 'idle' | 'busy' | 'stopping';
@@ -104,12 +106,45 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     }
   }
 
+  /**
+   * Heartbeats while the command runs: extends the lease, learns of a cancel. A 409 means the
+   * task is no longer ours (reclaimed or ended): the command is stopped. Network errors are
+   * only counted; the lease gives the server time to see us again.
+   */
+  function startHeartbeats(task: PickedTask, abort: AbortController): () => void {
+    const everyMs = (task.heartbeatIntervalSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000;
+    let inFlight = false;
+    const timer = setInterval(async () => {
+      if (inFlight || abort.signal.aborted) return;
+      inFlight = true;
+      try {
+        const answer = await deps.api.heartbeat(task, hardStop.signal);
+        contact();
+        if (answer.cancelRequested) {
+          deps.log.info('cancel requested; stopping the command', { taskId: task.id });
+          stopCommand({ state: 'canceled', error: 'canceled by user' });
+        }
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 409) {
+          deps.log.warn('task is no longer ours; stopping the command', { taskId: task.id, error: error.message });
+          stopCommand({ state: 'failed', error: 'agent lost the task: lease no longer valid' });
+        } else if (!(error instanceof ApiError && !error.retryable)) {
+          lost(error);
+        }
+      } finally {
+        inFlight = false;
+      }
+    }, everyMs);
+    return () => clearInterval(timer);
+  }
+
   async function execute(task: PickedTask): Promise<void> {
     const abort = new AbortController();
     current = { task, abort };
     status.state = stopping.signal.aborted ? 'stopping' : 'busy';
     status.taskId = task.id;
     deps.log.info('task started', { taskId: task.id });
+    const stopHeartbeats = startHeartbeats(task, abort);
     try {
       const result = await runCommand({
         command: task.command,
@@ -120,8 +155,10 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
         signal: abort.signal,
       });
       status.tasksRun += 1;
+      stopHeartbeats();
       await report(task, result);
     } finally {
+      stopHeartbeats();
       current = null;
       status.taskId = null;
       status.state = stopping.signal.aborted ? 'stopping' : 'idle';

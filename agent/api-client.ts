@@ -12,6 +12,7 @@ export type PickedTask = {
   timeoutSeconds: number;
   leaseToken: string;
   outputLimitBytes?: number;
+  heartbeatIntervalSeconds?: number;
 };
 
 /** An answer the agent did not want, or no answer at all (status 0). */
@@ -32,6 +33,8 @@ export class ApiError extends Error {
 
 export type ApiClient = {
   pick(waitSeconds: number, signal?: AbortSignal): Promise<PickedTask | null>;
+  /** Extends the lease; tells whether a cancel was requested. A 409 means: stop the command. */
+  heartbeat(task: PickedTask, signal?: AbortSignal): Promise<{ cancelRequested: boolean }>;
   finish(task: PickedTask, result: RunResult, signal?: AbortSignal): Promise<void>;
 };
 
@@ -71,6 +74,15 @@ export function createApiClient(config: Pick<AgentConfig, 'backendUrl' | 'agentT
       if (res.status === 204) return null;
       if (res.status !== 200) throw new ApiError(res.status, `pick answered ${res.status}: ${await problemDetail(res)}`);
       return (await res.json()) as PickedTask;
+    },
+    async heartbeat(task, signal) {
+      const res = await request(
+        `/tasks/${task.id}/heartbeat`,
+        { method: 'POST', headers: { 'x-lease-token': task.leaseToken }, timeoutMs: 10000 },
+        signal,
+      );
+      if (res.status !== 200) throw new ApiError(res.status, `heartbeat answered ${res.status}: ${await problemDetail(res)}`);
+      return (await res.json()) as { cancelRequested: boolean };
     },
     async finish(task, result, signal) {
       const body = JSON.stringify({
