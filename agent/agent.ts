@@ -86,7 +86,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
   const stopCommand = (reason: StopReason) => current?.abort.abort(reason);
 
   async function report(task: PickedTask, result: RunResult): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       try {
         await deps.api.finish(task, result, hardStop.signal);
         contact();
