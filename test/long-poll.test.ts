@@ -1,0 +1,106 @@
+import type { Db } from '../functions/shared/db/db';
+import { stores } from './helpers/databases';
+import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './helpers/server';
+
+/** Counts the pick statements the server runs, to show held picks do not spin. */
+function countPicks(db: Db): { db: Db; picks: () => number } {
+  let picks = 0;
+  return {
+    picks: () => picks,
+    db: {
+      ...db,
+      query: (text, params) => {
+        if (/set state = 'running'/.test(text)) picks += 1;
+        return db.query(text, params);
+      },
+    },
+  };
+}
+
+type Pending = { done: boolean; reply?: Reply; promise: Promise<Reply> };
+const track = (p: Promise<Reply>): Pending => {
+  const t: Pending = { done: false, promise: p };
+  void p.then((r) => {
+    t.done = true;
+    t.reply = r;
+  });
+  return t;
+};
+const waitFor = async (cond: () => boolean, ms = 15000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe.each(stores)('long-poll pick on $name', (store) => {
+  let server: TestServer;
+  let counter: ReturnType<typeof countPicks>;
+  beforeAll(async () => {
+    server = await startTestServer({
+      name: store.name,
+      open: async () => {
+        counter = countPicks(await store.open());
+        return counter.db;
+      },
+    });
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  const hold = (agent: string, wait = 15) => track(call(server.url, 'GET', `/tasks/pick?wait=${wait}`, { headers: agentHeaders(agent) }));
+
+  it('answers 204 with no body once the wait is over and nothing was queued', async () => {
+    const r = await call(server.url, 'GET', '/tasks/pick?wait=0.3', { headers: agentHeaders() });
+    expect(r.status).toBe(204);
+    expect(r.text).toBe('');
+  });
+
+  it('wakes exactly one held picker per queued task, and each task goes to one picker', async () => {
+    const held = [hold('p1'), hold('p2'), hold('p3')];
+    await new Promise((r) => setTimeout(r, 300)); // let all three reach the wait
+    const first = await call(server.url, 'POST', '/tasks', { body: { command: 'echo one' } });
+    await waitFor(() => held.some((h) => h.done));
+    // give a wrongly woken picker the chance to answer too, then check only one did
+    await new Promise((r) => setTimeout(r, 300));
+    expect(held.filter((h) => h.done)).toHaveLength(1);
+    const winner = held.find((h) => h.done) as Pending;
+    expect(winner.reply?.status).toBe(200);
+    expect((winner.reply?.body as { id: string }).id).toBe((first.body as { id: string }).id);
+
+    await call(server.url, 'POST', '/tasks', { body: { command: 'echo two' } });
+    await call(server.url, 'POST', '/tasks', { body: { command: 'echo three' } });
+    const replies = await Promise.all(held.map((h) => h.promise));
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
+    const ids = replies.map((r) => (r.body as { id: string }).id);
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  it('does not spin while held: a few pick statements per picker, not one per moment', async () => {
+    const before = counter.picks();
+    const held = [hold('idle1', 1.5), hold('idle2', 1.5), hold('idle3', 1.5)];
+    const replies = await Promise.all(held.map((h) => h.promise));
+    expect(replies.map((r) => r.status)).toEqual([204, 204, 204]);
+    // one look on arrival, one after the (timed-out) wait at most
+    expect(counter.picks() - before).toBeLessThanOrEqual(6);
+  });
+
+  it('answers held picks with 204 when the server shuts down, instead of holding the shutdown', async () => {
+    const other = await startTestServer(store);
+    const held = track(call(other.url, 'GET', '/tasks/pick?wait=20', { headers: agentHeaders() }));
+    await new Promise((r) => setTimeout(r, 300));
+    await other.stop();
+    const reply = await held.promise;
+    expect(reply.status).toBe(204);
+  });
+
+  it('rejects a wait outside 0..20 seconds with a 400 problem', async () => {
+    for (const wait of ['21', '-1', 'abc', '1e3']) {
+      const r = await call(server.url, 'GET', `/tasks/pick?wait=${wait}`, { headers: agentHeaders() });
+      expect(r.status).toBe(400);
+      expect(r.headers.get('content-type')).toBe('application/problem+json');
+    }
+  });
+});
