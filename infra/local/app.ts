@@ -6,6 +6,8 @@
 
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Context } from 'aws-lambda';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { routes as defaultRoutes, type Route } from '../../functions/routes';
@@ -110,6 +112,34 @@ function sendResult(res: Response, result: Result | string): void {
   res.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
 }
 
+/** Longest request target (path and query) served; longer ones answer 414. */
+export const MAX_URL_LENGTH = 8192;
+
+/**
+ * Answers requests Node's HTTP parser rejects before Express sees them (headers over
+ * maxHeaderSize, malformed request lines) with problem+json instead of a bare status line.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || (error.code === 'ECONNRESET' && socket.destroyed)) return socket.destroy();
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const problem = toProblem(
+      tooLarge
+        ? new HttpError(
+            431,
+            'headers-too-large',
+            'Request header fields too large',
+            'The request line and headers are larger than 16 KiB; send fewer or shorter headers.',
+          )
+        : new ValidationError('The HTTP request is malformed.'),
+    );
+    socket.end(
+      `HTTP/1.1 ${problem.statusCode} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(problem.body)}\r\nconnection: close\r\n\r\n${problem.body}`,
+    );
+  });
+}
+
 function sendProblem(res: Response, error: unknown): void {
   const p = toProblem(error);
   res.status(p.statusCode);
@@ -125,6 +155,18 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
   // Read every body as bytes up to Lambda's own 6 MiB payload limit; each handler applies
   // its tighter limit itself, so the Lambda deployment enforces the same.
   const raw = express.raw({ type: () => true, limit: AGENT_BODY_LIMIT });
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.originalUrl.length <= MAX_URL_LENGTH) return next();
+    sendProblem(
+      res,
+      new HttpError(
+        414,
+        'uri-too-long',
+        'URI too long',
+        `The request path and query are longer than ${MAX_URL_LENGTH} characters; shorten them.`,
+      ),
+    );
+  });
 
   for (const route of routes) {
     const method = route.method.toLowerCase() as 'get' | 'post';

@@ -10,7 +10,7 @@ import type { Db } from '../../functions/shared/db/db';
 import { migrate } from '../../functions/shared/db/migrate';
 import { buildDeps, openDb, setDeps } from '../../functions/shared/deps';
 import { logger } from '../../functions/shared/logger';
-import { createApp } from './app';
+import { answerClientErrors, createApp } from './app';
 
 export type RunningServer = {
   url: string;
@@ -71,6 +71,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     s.once('error', reject);
   });
   server.keepAliveTimeout = 65000;
+  answerClientErrors(server);
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   let closing: Promise<void> | undefined;
