@@ -138,6 +138,8 @@ const UNAVAILABLE_CODES = new Set([
  */
 export function coerceDbError(error: unknown): unknown {
   if (error instanceof HttpError) return error;
+  // Middy's own early timeout on Lambda (the invocation is about to run out of time).
+  if ((error as Error | null)?.name === 'TimeoutError') return new UnavailableError('The request took too long to serve; retry shortly.');
   const e = error as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
   const message = typeof e?.message === 'string' ? e.message : '';
