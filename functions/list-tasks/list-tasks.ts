@@ -17,7 +17,10 @@ export function encodeCursor(seq: string): string {
 export function decodeCursor(cursor: string): string {
   const text = /^[A-Za-z0-9_-]{1,40}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   const match = /^v1:([1-9]\d{0,17})$/.exec(text);
-  if (!match?.[1]) throw new ValidationError('The cursor is not one this server issued; pass nextCursor from the previous page unchanged.');
+  // Base64 decoding ignores stray low bits: only the exact encoding of a value counts as issued.
+  if (!match?.[1] || encodeCursor(match[1]) !== cursor) {
+    throw new ValidationError('The cursor is not one this server issued; pass nextCursor from the previous page unchanged.');
+  }
   return match[1];
 }
 

@@ -29,6 +29,17 @@ function headCut(raw: Buffer, end: number): number {
   return cut;
 }
 
+/** Length of a stream's kept head without the UTF-8 sequence its end cuts short (its rest was dropped). */
+function completeHead(head: Buffer): number {
+  for (let back = 1; back <= Math.min(3, head.length); back++) {
+    const b = head[head.length - back] as number;
+    if (isContinuation(b)) continue;
+    const needed = b >= 0xf0 && b < 0xf8 ? 4 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xc0 && b < 0xe0 ? 2 : 1;
+    return needed > back ? head.length - back : head.length;
+  }
+  return head.length;
+}
+
 /** Start point at or after `start` that does not split a UTF-8 sequence. */
 function tailStart(raw: Buffer, start: number): number {
   let s = Math.max(0, start);
@@ -54,7 +65,8 @@ function capParts(head: Buffer, tail: Buffer, total: number, limit: number): Cap
   const tailBudget = limit - MARKER_RESERVE - headBudget;
   // Raw slices first; then shrink them while their decoded text (which grows where bytes are
   // invalid) exceeds its budget, so the marker can count omitted bytes of the real output.
-  let headRaw = (all ?? head).subarray(0, headCut(all ?? head, headBudget));
+  // Without the whole output, the byte after the head is gone: cut by the head's own last sequence.
+  let headRaw = all ? all.subarray(0, headCut(all, headBudget)) : head.subarray(0, completeHead(head.subarray(0, headBudget)));
   const tailSource = all ?? tail;
   let tailRaw = tailSource.subarray(tailStart(tailSource, Math.max(all ? headRaw.length : 0, tailSource.length - tailBudget)));
   let headText = toStoredText(headRaw);
@@ -75,7 +87,9 @@ function capParts(head: Buffer, tail: Buffer, total: number, limit: number): Cap
 
 /** Caps text already decoded (what a finish body carries); a no-op when it fits. */
 export function capText(text: string, limit: number): CappedText {
-  if (Buffer.byteLength(text) <= limit) return { text: text.replace(/\u0000/g, '\uFFFD'), truncated: false };
+  // Measured after replacing NUL: each one grows from 1 byte to 3 (U+FFFD).
+  const stored = text.replace(/\u0000/g, '\uFFFD');
+  if (Buffer.byteLength(stored) <= limit) return { text: stored, truncated: false };
   const raw = Buffer.from(text);
   return capParts(raw, Buffer.alloc(0), raw.length, limit);
 }

@@ -1,0 +1,112 @@
+import { buildEvent } from '../../test/helpers/events';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../shared/errors';
+import { USER_BODY_LIMIT } from '../shared/http';
+import { COMMAND_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, parseCreateTaskRequest } from './create-task';
+
+const createEvent = (body: unknown, headers: Record<string, string> = {}) => buildEvent({ method: 'POST', path: '/tasks', body, headers });
+const parse = (body: unknown, headers?: Record<string, string>) => parseCreateTaskRequest(createEvent(body, headers));
+
+describe('parseCreateTaskRequest', () => {
+  it('reads a command with the default timeout and no idempotency key', () => {
+    expect(parse({ command: 'echo hello' })).toEqual({
+      command: 'echo hello',
+      timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
+      maxAttempts: 1,
+      idempotencyKey: null,
+    });
+    expect(DEFAULT_TIMEOUT_SECONDS).toBe(3600);
+  });
+
+  it.each([1, 60, 86400])('reads timeoutSeconds %i', (timeoutSeconds) => {
+    expect(parse({ command: 'true', timeoutSeconds }).timeoutSeconds).toBe(timeoutSeconds);
+  });
+
+  it('keeps the command exactly as sent, spaces and newlines included', () => {
+    const command = '  printf "a\\nb"\n  echo é 😀  ';
+    expect(parse({ command }).command).toBe(command);
+  });
+
+  it('reads the Idempotency-Key header', () => {
+    expect(parse({ command: 'true' }, { 'Idempotency-Key': 'order-42' }).idempotencyKey).toBe('order-42');
+  });
+
+  it('accepts a command of exactly 64 KiB', () => {
+    const command = 'x'.repeat(COMMAND_MAX_BYTES);
+    expect(parse({ command }).command).toBe(command);
+  });
+
+  it('reads a base64-encoded body', () => {
+    const event = createEvent({});
+    event.body = Buffer.from(JSON.stringify({ command: 'echo b64' })).toString('base64');
+    event.isBase64Encoded = true;
+    expect(parseCreateTaskRequest(event).command).toBe('echo b64');
+  });
+
+  it.each([
+    ['a missing command', {}, /command/],
+    ['a numeric command', { command: 42 }, /command/],
+    ['a null command', { command: null }, /command/],
+    ['an array command', { command: ['echo', 'hi'] }, /command/],
+    ['an empty command', { command: '' }, /empty/],
+    ['a whitespace command', { command: ' \n\t ' }, /empty/],
+    ['a command over 64 KiB', { command: 'x'.repeat(COMMAND_MAX_BYTES + 1) }, /longer than/],
+    ['a command over 64 KiB in multibyte characters', { command: '€'.repeat(COMMAND_MAX_BYTES / 3 + 1) }, /longer than/],
+    ['a command with NUL', { command: 'echo a\u0000b' }, /NUL/],
+    ['a command with an unpaired surrogate', { command: 'echo \ud800' }, /surrogate/],
+    ['an unknown field', { command: 'true', timeout: 5 }, /"timeout"/],
+    ['timeoutSeconds 0', { command: 'true', timeoutSeconds: 0 }, /timeoutSeconds/],
+    ['timeoutSeconds 86401', { command: 'true', timeoutSeconds: 86401 }, /timeoutSeconds/],
+    ['timeoutSeconds 1.5', { command: 'true', timeoutSeconds: 1.5 }, /timeoutSeconds/],
+    ['timeoutSeconds "10"', { command: 'true', timeoutSeconds: '10' }, /timeoutSeconds/],
+    ['timeoutSeconds null', { command: 'true', timeoutSeconds: null }, /timeoutSeconds/],
+    ['timeoutSeconds -5', { command: 'true', timeoutSeconds: -5 }, /timeoutSeconds/],
+  ])('rejects %s with a ValidationError that names the problem', (_what, body, problem) => {
+    expect(() => parse(body)).toThrow(ValidationError);
+    expect(() => parse(body)).toThrow(problem);
+  });
+
+  it.each([
+    ['an array', '[{"command": "true"}]'],
+    ['null', 'null'],
+    ['a string', '"echo hi"'],
+    ['a number', '42'],
+    ['malformed JSON', '{command: true}'],
+    ['truncated JSON', '{"command": "ec'],
+    ['an empty body', ''],
+  ])('rejects %s as the body with a ValidationError', (_what, raw) => {
+    expect(() => parse(raw, { 'content-type': 'application/json' })).toThrow(ValidationError);
+  });
+
+  it('rejects a body that is not valid UTF-8 with a ValidationError', () => {
+    const event = createEvent({});
+    event.body = Buffer.from([...Buffer.from('{"command": "echo '), 0xff, ...Buffer.from('"}')]).toString('base64');
+    event.isBase64Encoded = true;
+    expect(() => parseCreateTaskRequest(event)).toThrow(/UTF-8/);
+  });
+
+  it.each([
+    ['text/plain', { 'content-type': 'text/plain' }],
+    ['form data', { 'content-type': 'application/x-www-form-urlencoded' }],
+    ['no content type', {}],
+  ])('rejects a JSON body sent as %s with 415', (_what, headers) => {
+    expect(() => parse('{"command": "true"}', headers)).toThrow(UnsupportedMediaTypeError);
+  });
+
+  it('accepts a JSON content type with a charset and a +json suffix', () => {
+    expect(parse('{"command": "true"}', { 'content-type': 'application/json; charset=utf-8' }).command).toBe('true');
+    expect(parse('{"command": "true"}', { 'content-type': 'application/vnd.task+json' }).command).toBe('true');
+  });
+
+  it('rejects a body over 1 MiB with 413', () => {
+    const body = JSON.stringify({ command: 'true', pad: 'x'.repeat(USER_BODY_LIMIT) });
+    expect(() => parse(body, { 'content-type': 'application/json' })).toThrow(PayloadTooLargeError);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['over 255 characters', 'k'.repeat(256)],
+    ['not printable ASCII', 'clé'],
+  ])('rejects an Idempotency-Key that is %s', (_what, key) => {
+    expect(() => parse({ command: 'true' }, { 'idempotency-key': key })).toThrow(ValidationError);
+  });
+});

@@ -1,0 +1,193 @@
+/**
+ * CONTRACT §6 over HTTP: every bad input answers its 4xx as problem+json, and nothing is
+ * stored or changed.
+ */
+import { stores } from './helpers/databases';
+import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './helpers/server';
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+const MiB = 1024 * 1024;
+
+/** Ids and the lease of the tasks every case runs against. */
+type Seeded = { running: string; queued: string; finished: string; leaseToken: string };
+type Case = [name: string, status: number, send: (url: string, s: Seeded) => Promise<Reply>];
+
+const createRaw =
+  (raw: string | Buffer, headers: Record<string, string> = JSON_TYPE) =>
+  (url: string) =>
+    call(url, 'POST', '/tasks', { raw, headers });
+const create = (body: unknown) => (url: string) => call(url, 'POST', '/tasks', { body });
+const list = (query: string) => (url: string) => call(url, 'GET', `/tasks?${query}`);
+const finishRunning =
+  (body: unknown, headers: (s: Seeded) => Record<string, string> = (s) => agentHeaders('agent-a', { 'x-lease-token': s.leaseToken })) =>
+  (url: string, s: Seeded) =>
+    call(url, 'POST', `/tasks/${s.running}/finish`, { body, headers: headers(s) });
+const OK_FINISH = { exitCode: 0, stdout: 'ok\n', stderr: '' };
+
+const CASES: Case[] = [
+  ['POST /tasks with malformed JSON', 400, createRaw('{"command": echo hi}')],
+  ['POST /tasks with truncated JSON', 400, createRaw('{"command": "echo')],
+  ['POST /tasks with a wrong content type', 415, createRaw('{"command": "echo hi"}', { 'content-type': 'text/plain' })],
+  // A Buffer body makes fetch send no Content-Type at all.
+  ['POST /tasks with no content type', 415, createRaw(Buffer.from('{"command": "echo hi"}'), {})],
+  ['POST /tasks with a JSON array', 400, createRaw('[{"command": "echo hi"}]')],
+  ['POST /tasks with JSON null', 400, createRaw('null')],
+  ['POST /tasks with a JSON string', 400, createRaw('"echo hi"')],
+  ['POST /tasks with an empty body', 400, createRaw('')],
+  ['POST /tasks without a command', 400, create({ timeoutSeconds: 5 })],
+  ['POST /tasks with a numeric command', 400, create({ command: 42 })],
+  ['POST /tasks with an array command', 400, create({ command: ['echo', 'hi'] })],
+  ['POST /tasks with an empty command', 400, create({ command: '' })],
+  ['POST /tasks with a whitespace command', 400, create({ command: '  \n\t' })],
+  ['POST /tasks with a command over 64 KiB', 400, create({ command: 'x'.repeat(64 * 1024 + 1) })],
+  ['POST /tasks with a NUL in the command', 400, create({ command: 'echo a\u0000b' })],
+  ['POST /tasks with an unknown field', 400, create({ command: 'true', priority: 1 })],
+  ['POST /tasks with timeoutSeconds 0', 400, create({ command: 'true', timeoutSeconds: 0 })],
+  ['POST /tasks with timeoutSeconds 86401', 400, create({ command: 'true', timeoutSeconds: 86401 })],
+  ['POST /tasks with timeoutSeconds 1.5', 400, create({ command: 'true', timeoutSeconds: 1.5 })],
+  ['POST /tasks with timeoutSeconds "10"', 400, create({ command: 'true', timeoutSeconds: '10' })],
+  [
+    'POST /tasks with a body that is not UTF-8',
+    400,
+    createRaw(Buffer.from([...Buffer.from('{"command": "echo '), 0xff, 0xfe, ...Buffer.from('"}')])),
+  ],
+  ['POST /tasks with a __proto__ field', 400, createRaw('{"command": "true", "__proto__": {"x": 1}}')],
+  [
+    'POST /tasks with an empty Idempotency-Key',
+    400,
+    (url) => call(url, 'POST', '/tasks', { body: { command: 'true' }, headers: { 'idempotency-key': ' ' } }),
+  ],
+  ['POST /tasks with a body over 1 MiB', 413, create({ command: `echo ${'x'.repeat(MiB)}` })],
+  ['GET /tasks with an unknown parameter', 400, list('status=queued')],
+  ['GET /tasks with an unknown state', 400, list('state=done')],
+  ['GET /tasks with one unknown state among good ones', 400, list('state=queued,done')],
+  ['GET /tasks with limit 0', 400, list('limit=0')],
+  ['GET /tasks with limit 1001', 400, list('limit=1001')],
+  ['GET /tasks with limit abc', 400, list('limit=abc')],
+  ['GET /tasks with a tampered cursor', 400, list('cursor=djE6OTk5OTk5OTk5OTk5OTk5OTk5OTk5')],
+  ['GET /tasks with a repeated limit', 400, list('limit=5&limit=6')],
+  ['GET /tasks with an empty cursor', 400, list('cursor=')],
+  ['GET /tasks with a state that is not UTF-8', 400, list('state=%FF')],
+  ['GET /tasks/{a malformed escape}', 400, (url) => call(url, 'GET', '/tasks/%zz')],
+  ['GET /tasks/not-a-uuid', 400, (url) => call(url, 'GET', '/tasks/not-a-uuid')],
+  ['GET /tasks/{unknown uuid}', 404, (url) => call(url, 'GET', '/tasks/7d0c7a34-3c55-4c0e-9d43-000000000000')],
+  ['GET /tasks/pick without X-Agent-Id', 400, (url) => call(url, 'GET', '/tasks/pick')],
+  ['POST /tasks/pick without X-Agent-Id', 400, (url) => call(url, 'POST', '/tasks/pick')],
+  [
+    'GET /tasks/pick with an X-Agent-Id over 200 characters',
+    400,
+    (url) => call(url, 'GET', '/tasks/pick', { headers: agentHeaders('a'.repeat(201)) }),
+  ],
+  ['GET /tasks/pick with wait=abc', 400, (url) => call(url, 'GET', '/tasks/pick?wait=abc', { headers: agentHeaders('agent-b') })],
+  [
+    'POST /tasks/pick with a body field',
+    400,
+    (url) => call(url, 'POST', '/tasks/pick', { body: { limit: 1 }, headers: agentHeaders('agent-b') }),
+  ],
+  [
+    'GET /tasks/pick with an unknown parameter',
+    400,
+    (url) => call(url, 'GET', '/tasks/pick?limit=5', { headers: agentHeaders('agent-b') }),
+  ],
+  ['finish without exitCode', 400, finishRunning({ stdout: '', stderr: '' })],
+  ['finish with an unknown state', 400, finishRunning({ ...OK_FINISH, state: 'done' })],
+  ['finish with state running', 400, finishRunning({ ...OK_FINISH, state: 'running' })],
+  ['finish with an exitCode beyond int32', 400, finishRunning({ ...OK_FINISH, exitCode: 1e300 })],
+  ['finish with stdout null', 400, finishRunning({ ...OK_FINISH, stdout: null })],
+  ['finish with state succeeded and exit code 1', 400, finishRunning({ ...OK_FINISH, exitCode: 1, state: 'succeeded' })],
+  ['finish with an unknown field', 400, finishRunning({ ...OK_FINISH, exit_code: 0 })],
+  [
+    'finish with malformed JSON',
+    400,
+    (url, s) => call(url, 'POST', `/tasks/${s.running}/finish`, { raw: '{"exitCode": 0,', headers: agentHeaders('agent-a', JSON_TYPE) }),
+  ],
+  ['finish without X-Agent-Id', 400, finishRunning(OK_FINISH, (s) => ({ 'x-lease-token': s.leaseToken }))],
+  ['finish with a body over 6 MiB', 413, finishRunning({ ...OK_FINISH, stdout: 'x'.repeat(6 * MiB) })],
+  [
+    'finish of a queued task',
+    409,
+    (url, s) => call(url, 'POST', `/tasks/${s.queued}/finish`, { body: OK_FINISH, headers: agentHeaders('agent-a') }),
+  ],
+  [
+    'finish of a finished task with another result',
+    409,
+    (url, s) => call(url, 'POST', `/tasks/${s.finished}/finish`, { body: { ...OK_FINISH, exitCode: 1 }, headers: agentHeaders('agent-a') }),
+  ],
+  ['finish by another agent', 409, finishRunning(OK_FINISH, () => agentHeaders('agent-b'))],
+  [
+    'finish by another agent with the right lease token',
+    409,
+    finishRunning(OK_FINISH, (s) => agentHeaders('agent-b', { 'x-lease-token': s.leaseToken })),
+  ],
+  [
+    'finish with a wrong X-Lease-Token',
+    409,
+    finishRunning(OK_FINISH, () => agentHeaders('agent-a', { 'x-lease-token': '3f8a1e2c-5b7d-4e9f-8a6b-1c2d3e4f5a6b' })),
+  ],
+  [
+    'finish with a malformed X-Lease-Token',
+    409,
+    finishRunning(OK_FINISH, () => agentHeaders('agent-a', { 'x-lease-token': 'not-a-token' })),
+  ],
+  [
+    'finish of an unknown id',
+    404,
+    (url) => call(url, 'POST', '/tasks/7d0c7a34-3c55-4c0e-9d43-000000000000/finish', { body: OK_FINISH, headers: agentHeaders('agent-a') }),
+  ],
+  [
+    'finish of a task id that is not a UUID',
+    400,
+    (url) => call(url, 'POST', '/tasks/xyz/finish', { body: OK_FINISH, headers: agentHeaders('agent-a') }),
+  ],
+];
+
+describe.each(stores)('bad input on $name', (store) => {
+  let server: TestServer;
+  let seeded: Seeded;
+
+  /** Every row of the tasks table, every column, in creation order. */
+  const snapshot = () => server.db.query('select * from tasks order by seq');
+
+  beforeAll(async () => {
+    server = await startTestServer(store);
+    const post = async (command: string) => ((await call(server.url, 'POST', '/tasks', { body: { command } })).body as { id: string }).id;
+    const finished = await post('echo finished');
+    const picked1 = await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('agent-a') });
+    expect(picked1.status).toBe(200);
+    const done = await call(server.url, 'POST', `/tasks/${finished}/finish`, { body: OK_FINISH, headers: agentHeaders('agent-a') });
+    expect(done.status).toBe(200);
+    const running = await post('sleep 100');
+    const picked2 = await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('agent-a') });
+    expect(picked2.body).toMatchObject({ id: running, state: 'running' });
+    const queued = await post('echo queued');
+    seeded = { running, queued, finished, leaseToken: (picked2.body as { leaseToken: string }).leaseToken };
+  });
+
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it.each(CASES)('%s answers %i problem+json and changes nothing', async (_name, status, send) => {
+    const before = await snapshot();
+    const reply = await send(server.url, seeded);
+    expect(reply.status).toBe(status);
+    expect(reply.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const problem = reply.body as Record<string, unknown>;
+    expect(problem).toEqual({
+      type: expect.stringMatching(/\S/),
+      title: expect.stringMatching(/\S/),
+      status,
+      detail: expect.stringMatching(/\S/),
+    });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('still works after all the bad input', async () => {
+    const finished = await call(server.url, 'POST', `/tasks/${seeded.running}/finish`, {
+      body: OK_FINISH,
+      headers: agentHeaders('agent-a', { 'x-lease-token': seeded.leaseToken }),
+    });
+    expect(finished.status).toBe(200);
+    expect(finished.body).toMatchObject({ id: seeded.running, state: 'succeeded' });
+  });
+});
