@@ -4,6 +4,7 @@ import { createAgent, sleep } from './agent';
 import { createApiClient } from './api-client';
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from './config';
 import { serveHealth } from './health';
+import { onSignals } from './signals';
 
 async function main(): Promise<void> {
   let config: AgentConfig;
@@ -33,8 +34,12 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   }
-  process.on('SIGTERM', () => agent.stop());
-  process.on('SIGINT', () => agent.stop());
+  // First signal: stop picking and let the command finish within the grace; a second,
+  // deliberate one: stop the command now (both still report).
+  onSignals(
+    () => agent.stop(),
+    () => agent.stop(),
+  );
   // Started by `npm start` with an IPC channel: when that parent goes away, stop too.
   if (process.send) process.once('disconnect', () => agent.stop());
   await agent.run();

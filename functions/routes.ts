@@ -11,6 +11,7 @@ import { handler as heartbeatTask } from './heartbeat-task/handler';
 import { handler as listTasks } from './list-tasks/handler';
 import { handler as pickTask } from './pick-task/handler';
 import { handler as root } from './root/handler';
+import { AGENT_BODY_LIMIT, USER_BODY_LIMIT } from './shared/http';
 import type { Handler } from './shared/middleware';
 
 export type Route = {
@@ -20,18 +21,20 @@ export type Route = {
   /** the handler's folder under functions/ (also its SAM function's entry point) */
   dir: string;
   handler: Handler;
+  /** the largest body the handler accepts (it checks itself; the local adapter reads no more) */
+  bodyLimit: number;
 };
 
 /** Exact paths come before parameterised ones: /tasks/pick is never read as a task id. */
 export const routes: readonly Route[] = [
-  { method: 'GET', path: '/', dir: 'root', handler: root },
-  { method: 'GET', path: '/health', dir: 'health', handler: health },
-  { method: 'POST', path: '/tasks', dir: 'create-task', handler: createTask },
-  { method: 'GET', path: '/tasks', dir: 'list-tasks', handler: listTasks },
-  { method: 'GET', path: '/tasks/pick', dir: 'pick-task', handler: pickTask },
-  { method: 'POST', path: '/tasks/pick', dir: 'pick-task', handler: pickTask },
-  { method: 'GET', path: '/tasks/{id}', dir: 'get-task', handler: getTask },
-  { method: 'POST', path: '/tasks/{id}/heartbeat', dir: 'heartbeat-task', handler: heartbeatTask },
-  { method: 'POST', path: '/tasks/{id}/finish', dir: 'finish-task', handler: finishTask },
-  { method: 'POST', path: '/tasks/{id}/cancel', dir: 'cancel-task', handler: cancelTask },
+  { method: 'GET', path: '/', dir: 'root', handler: root, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: '/health', dir: 'health', handler: health, bodyLimit: USER_BODY_LIMIT },
+  { method: 'POST', path: '/tasks', dir: 'create-task', handler: createTask, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: '/tasks', dir: 'list-tasks', handler: listTasks, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: '/tasks/pick', dir: 'pick-task', handler: pickTask, bodyLimit: AGENT_BODY_LIMIT },
+  { method: 'POST', path: '/tasks/pick', dir: 'pick-task', handler: pickTask, bodyLimit: AGENT_BODY_LIMIT },
+  { method: 'GET', path: '/tasks/{id}', dir: 'get-task', handler: getTask, bodyLimit: USER_BODY_LIMIT },
+  { method: 'POST', path: '/tasks/{id}/heartbeat', dir: 'heartbeat-task', handler: heartbeatTask, bodyLimit: AGENT_BODY_LIMIT },
+  { method: 'POST', path: '/tasks/{id}/finish', dir: 'finish-task', handler: finishTask, bodyLimit: AGENT_BODY_LIMIT },
+  { method: 'POST', path: '/tasks/{id}/cancel', dir: 'cancel-task', handler: cancelTask, bodyLimit: USER_BODY_LIMIT },
 ];

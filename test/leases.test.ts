@@ -1,4 +1,5 @@
 import { expireLeases } from '../functions/expire-leases/expire-leases';
+import { leasePolicy } from '../functions/shared/config';
 import { logger } from '../functions/shared/logger';
 import { eventually, movableClock } from './helpers/clock';
 import { stores } from './helpers/databases';
@@ -118,7 +119,8 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
   it('ends a heartbeated task timed_out once its timeout plus the grace has passed without a finish', async () => {
     await create({ command: 'sleep 100', timeoutSeconds: 60 });
     const t = await pick();
-    for (let s = 0; s < 60 + LEASE - 10; s += 10) {
+    const grace = leasePolicy({ leaseSeconds: LEASE }).deadlineGraceSeconds;
+    for (let s = 0; s < 60 + grace - 10; s += 10) {
       clock.advance(10);
       expect((await heartbeat(t)).status).toBe(200);
     }
@@ -151,6 +153,22 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
       body: { exitCode: null, stdout: '', stderr: '', state: 'canceled', error: 'canceled by user' },
     });
     expect(fin.body).toMatchObject({ state: 'canceled', error: 'canceled by user' });
+  });
+
+  it('ends a task canceled while it ran as canceled even when the command had already succeeded', async () => {
+    await create();
+    const t = await pick();
+    await call(server.url, 'POST', `/tasks/${t.id}/cancel`);
+    const fin = await call(server.url, 'POST', `/tasks/${t.id}/finish`, {
+      headers: agentHeaders('a1', { 'x-lease-token': t.leaseToken }),
+      body: { exitCode: 0, stdout: 'done\n', stderr: '' },
+    });
+    expect(fin.body).toMatchObject({
+      state: 'canceled',
+      exitCode: 0,
+      stdout: 'done\n',
+      error: 'canceled by user (the command had already ended: succeeded)',
+    });
   });
 
   it('ends a canceled running task as canceled when its agent stays silent past the cancel grace', async () => {

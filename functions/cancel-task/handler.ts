@@ -1,4 +1,4 @@
-import { json, parseJsonObject, rejectUnknownFields, taskIdParam, USER_BODY_LIMIT } from '../shared/http';
+import { json, parseJsonObject, rejectQuery, rejectUnknownFields, taskIdParam, USER_BODY_LIMIT } from '../shared/http';
 import { createHandler } from '../shared/middleware';
 import { cancelTask } from './cancel-task';
 

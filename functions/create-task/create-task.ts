@@ -3,7 +3,7 @@ import { getTaskByIdempotencyKey, insertTask, type Task, toTask } from '../share
 import type { Deps } from '../shared/deps';
 import { ConflictError, ValidationError } from '../shared/errors';
 import { hashJson } from '../shared/hash';
-import { type Event, hasLoneSurrogate, header, parseJsonObject, rejectUnknownFields, USER_BODY_LIMIT } from '../shared/http';
+import { type Event, hasLoneSurrogate, header, parseJsonObject, rejectQuery, rejectUnknownFields, USER_BODY_LIMIT } from '../shared/http';
 import type { Log } from '../shared/logger';
 
 export const COMMAND_MAX_BYTES = 64 * 1024;
@@ -27,6 +27,7 @@ function wholeNumber(body: Record<string, unknown>, name: string, def: number, m
 
 /** Validates a POST /tasks request into the core's input. */
 export function parseCreateTaskRequest(event: Event): CreateTaskInput {
+  rejectQuery(event);
   const body = parseJsonObject(event, USER_BODY_LIMIT);
   rejectUnknownFields(body, ['command', 'timeoutSeconds', 'maxAttempts']);
   const { command } = body;

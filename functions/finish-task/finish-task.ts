@@ -2,7 +2,7 @@ import { finishTask as finishTaskRow, getTask, type Task, type TaskState, TERMIN
 import type { Deps } from '../shared/deps';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors';
 import { hashJson } from '../shared/hash';
-import { AGENT_BODY_LIMIT, type Event, header, parseJsonObject, rejectUnknownFields } from '../shared/http';
+import { AGENT_BODY_LIMIT, type Event, header, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
 import type { Log } from '../shared/logger';
 import { capText } from '../shared/output-limit';
 
@@ -25,6 +25,7 @@ const INT32_MAX = 2147483647;
 
 /** Validates a POST /tasks/{id}/finish request. */
 export function parseFinishRequest(event: Event): FinishInput {
+  rejectQuery(event);
   const body = parseJsonObject(event, AGENT_BODY_LIMIT);
   rejectUnknownFields(body, ['exitCode', 'stdout', 'stderr', 'outputTruncated', 'state', 'error']);
   const { exitCode, stdout, stderr, outputTruncated, state, error } = body;

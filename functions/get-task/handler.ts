@@ -1,10 +1,10 @@
-import { json, queryParams, rejectUnknownParams, taskIdParam } from '../shared/http';
+import { json, rejectQuery, taskIdParam } from '../shared/http';
 import { createHandler } from '../shared/middleware';
 import { getTask } from './get-task';
 
 /** GET /tasks/{id} */
 export const handler = createHandler('getTask', 'user', async (event, { deps, log }) => {
   const id = taskIdParam(event);
-  rejectUnknownParams(queryParams(event), []);
+  rejectQuery(event);
   return json(200, await getTask({ ...deps, log }, id));
 });

@@ -1,7 +1,7 @@
 import { getTask, heartbeatTask as heartbeatTaskRow } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ConflictError, NotFoundError } from '../shared/errors';
-import { AGENT_BODY_LIMIT, type Event, header, parseJsonObject, rejectUnknownFields } from '../shared/http';
+import { AGENT_BODY_LIMIT, type Event, header, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
 import type { Log } from '../shared/logger';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -10,6 +10,7 @@ export type HeartbeatAnswer = { cancelRequested: boolean; leaseExpiresAt: string
 
 /** Validates a heartbeat request (an empty body or {}); returns the X-Lease-Token, if any. */
 export function parseHeartbeatRequest(event: Event): { leaseToken: string | null } {
+  rejectQuery(event);
   rejectUnknownFields(parseJsonObject(event, AGENT_BODY_LIMIT, true), []);
   return { leaseToken: header(event, 'x-lease-token')?.trim() ?? null };
 }

@@ -29,7 +29,7 @@ export type ServerConfig = Readonly<{
 /** Timings derived from LEASE_SECONDS, in one place. */
 export type LeasePolicy = Readonly<{
   leaseSeconds: number;
-  /** how often agents heartbeat: a third of the lease, at most 5 s, so cancels arrive quickly */
+  /** how often agents heartbeat: a third of the lease, at most 3 s, so cancels arrive quickly */
   heartbeatSeconds: number;
   /** a running task ends timed_out this long after its timeout if its agent never reports */
   deadlineGraceSeconds: number;
@@ -44,8 +44,9 @@ export function leasePolicy(config: Pick<ServerConfig, 'leaseSeconds'>): LeasePo
   const lease = config.leaseSeconds;
   return Object.freeze({
     leaseSeconds: lease,
-    heartbeatSeconds: Math.max(1, Math.min(5, Math.floor(lease / 3))),
-    deadlineGraceSeconds: lease,
+    heartbeatSeconds: Math.max(1, Math.min(3, Math.floor(lease / 3))),
+    // room for the agent's own kill (SIGTERM, AGENT_KILL_GRACE 5 s, SIGKILL) and its report
+    deadlineGraceSeconds: lease + 15,
     cancelGraceSeconds: lease,
     reaperIntervalMs: Math.max(1000, Math.min(5000, Math.floor((lease * 1000) / 6))),
   });

@@ -80,7 +80,7 @@ export function rejectUnknownFields(body: Record<string, unknown>, allowed: read
   const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
   if (unknown.length > 0) {
     throw new ValidationError(
-      `Unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k.slice(0, 50))).join(', ')}; allowed: ${allowed.join(', ')}.`,
+      `Unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k.slice(0, 50))).join(', ')}; ${allowed.length > 0 ? `allowed: ${allowed.join(', ')}` : 'this endpoint takes no fields: send an empty body or {}'}.`,
     );
   }
 }
@@ -121,6 +121,11 @@ export function rejectUnknownParams(params: Map<string, string[]>, allowed: read
       `Unknown query parameter${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k.slice(0, 50))).join(', ')}; allowed: ${allowed.length > 0 ? allowed.join(', ') : 'none'}.`,
     );
   }
+}
+
+/** For endpoints that take no query parameters: any is an error, not silently ignored. */
+export function rejectQuery(event: Event): void {
+  rejectUnknownParams(queryParams(event), []);
 }
 
 /** A single-valued query parameter; a repeat is an error. */

@@ -152,9 +152,17 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // Read every body as bytes up to Lambda's own 6 MiB payload limit; each handler applies
-  // its tighter limit itself, so the Lambda deployment enforces the same.
-  const raw = express.raw({ type: () => true, limit: AGENT_BODY_LIMIT });
+  // Bodies are read as bytes (the handler parses them, as on Lambda), no more than the route's
+  // limit; the handler checks the same limit itself, so the Lambda deployment enforces it too.
+  const readers = new Map<number, express.RequestHandler>();
+  const rawReader = (limit: number) => {
+    let reader = readers.get(limit);
+    if (!reader) {
+      reader = express.raw({ type: () => true, limit });
+      readers.set(limit, reader);
+    }
+    return reader;
+  };
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (req.originalUrl.length <= MAX_URL_LENGTH) return next();
     sendProblem(
@@ -170,15 +178,22 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
 
   for (const route of routes) {
     const method = route.method.toLowerCase() as 'get' | 'post';
-    app[method](toExpressPath(route.path), raw, async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        const event = toEvent(req, route, Buffer.isBuffer(req.body) ? req.body : undefined);
-        const result = await route.handler(event, lambdaContext(route, event.requestContext.requestId));
-        sendResult(res, result);
-      } catch (error) {
-        next(error);
-      }
-    });
+    const tooLarge = (error: unknown, _req: Request, _res: Response, next: NextFunction) =>
+      next((error as { type?: string }).type === 'entity.too.large' ? new PayloadTooLargeError(route.bodyLimit) : error);
+    app[method](
+      toExpressPath(route.path),
+      rawReader(route.bodyLimit),
+      tooLarge,
+      async (req: Request, res: Response, next: NextFunction) => {
+        try {
+          const event = toEvent(req, route, Buffer.isBuffer(req.body) ? req.body : undefined);
+          const result = await route.handler(event, lambdaContext(route, event.requestContext.requestId));
+          sendResult(res, result);
+        } catch (error) {
+          next(error);
+        }
+      },
+    );
   }
 
   app.use((req: Request, res: Response) => {

@@ -1,4 +1,5 @@
 /** Start-up helpers shared by the local entry points: one clear line instead of a stack trace. */
+import { onSignals } from '../../agent/signals';
 import { ConfigError } from '../../functions/shared/config';
 import { DataDirLockedError } from '../../functions/shared/db/embedded';
 
@@ -13,20 +14,18 @@ export function exitOnStartupError(what: string, error: unknown): never {
   process.exit(1);
 }
 
-/** Runs `stop` on the first SIGINT/SIGTERM; a second signal exits at once. */
+/** Runs `stop` on the first SIGINT/SIGTERM; a second, deliberate one exits at once. */
 export function onShutdownSignal(stop: (signal: NodeJS.Signals) => Promise<void>): void {
-  let stopping = false;
-  const handle = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    stop(signal).then(
-      () => process.exit(0),
-      (error) => {
-        process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', handle);
-  process.on('SIGTERM', handle);
+  onSignals(
+    (signal) => {
+      stop(signal).then(
+        () => process.exit(0),
+        (error) => {
+          process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
+          process.exit(1);
+        },
+      );
+    },
+    () => process.exit(130),
+  );
 }

@@ -9,7 +9,7 @@ import type { ServerConfig } from '../../functions/shared/config';
 import type { Db } from '../../functions/shared/db/db';
 import { migrate } from '../../functions/shared/db/migrate';
 import { buildDeps, openDb, setDeps } from '../../functions/shared/deps';
-import { logger } from '../../functions/shared/logger';
+import { logger, setLogLevel } from '../../functions/shared/logger';
 import { answerClientErrors, createApp } from './app';
 
 export type RunningServer = {
@@ -47,6 +47,7 @@ export async function waitForDb(db: Db, timeoutMs = 60000): Promise<void> {
 
 /** Opens, migrates and serves; resolves once listening. */
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  setLogLevel(config.logLevel);
   const db = options.db ?? (await openDb(config));
   try {
     await waitForDb(db);

@@ -203,16 +203,22 @@ export type FinishRequest = {
   now: Date;
 };
 
-/** Ends a running task held by this agent (and lease token, when given); null if it is not. */
+/**
+ * Ends a running task held by this agent (and lease token, when given); null if it is not.
+ * A cancel requested while it ran wins: the task ends `canceled` (CONTRACT §4), its exit
+ * code and output kept as the agent reported them.
+ */
 export async function finishTask(q: Queryable, f: FinishRequest): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
     `update tasks
-        set state = $4::text,
+        set state = case when cancel_requested then 'canceled' else $4::text end,
             exit_code = $5::int,
             stdout = $6::text,
             stderr = $7::text,
             output_truncated = $8::boolean,
-            error = $9::text,
+            error = case when cancel_requested and $4::text <> 'canceled'
+                         then 'canceled by user (the command had already ended: ' || $4::text || ')'
+                         else $9::text end,
             finish_hash = $10::text,
             finished_at = $11::timestamptz,
             lease_expires_at = null,
