@@ -2,10 +2,11 @@
  * Runs one command with /bin/sh -c in its own process group, capturing stdout and stderr
  * head-and-tail, enforcing the timeout, and stopping the whole group on cancel or shutdown.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { OutputCapture } from '../functions/shared/output-limit';
 
 export type FinishState = 'succeeded' | 'failed' | 'timed_out' | 'canceled';
@@ -43,9 +44,20 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** The result of a command that never ran (no working directory, or the system refused to execute it). */
+function notStarted(error: unknown): RunResult {
+  const message = error instanceof Error ? error.message : String(error);
+  return { state: 'failed', exitCode: null, stdout: '', stderr: '', outputTruncated: false, error: `could not start: ${message}` };
+}
+
 /** Runs the command to its end and resolves with the result; never rejects. */
 export async function runCommand(opts: RunOptions): Promise<RunResult> {
-  const cwd = await mkdtemp(join(tmpdir(), 'task-'));
+  let cwd: string;
+  try {
+    cwd = await mkdtemp(join(tmpdir(), 'task-'));
+  } catch (error) {
+    return notStarted(error);
+  }
   try {
     return await runIn(cwd, opts);
   } finally {
@@ -62,12 +74,20 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
     let settled = false;
 
     // detached: the shell leads a new process group, so signals reach its children too.
-    const child = spawn('/bin/sh', ['-c', opts.command], {
-      cwd,
-      env: opts.env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    let child: ChildProcessByStdio<null, Readable, Readable>;
+    try {
+      child = spawn('/bin/sh', ['-c', opts.command], {
+        cwd,
+        env: opts.env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      // Some exec failures (E2BIG: an argument over 128 KiB) and invalid arguments throw here
+      // instead of emitting 'error'.
+      resolve(notStarted(error));
+      return;
+    }
     child.stdout.on('data', (chunk: Buffer) => out.write(chunk));
     child.stderr.on('data', (chunk: Buffer) => err.write(chunk));
 
@@ -94,17 +114,8 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
       resolve(result);
     };
 
-    child.once('error', (error) => {
-      // spawn failed (no /bin/sh, no resources): nothing ran.
-      finish({
-        state: 'failed',
-        exitCode: null,
-        stdout: '',
-        stderr: '',
-        outputTruncated: false,
-        error: `could not start: ${error.message}`,
-      });
-    });
+    // spawn failed (no /bin/sh, no resources): nothing ran.
+    child.once('error', (error) => finish(notStarted(error)));
 
     child.once('exit', (code, signal) => {
       // Whatever the shell left behind in its group is stopped with it: a finished task

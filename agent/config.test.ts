@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { AgentConfigError, loadAgentConfig, parseDuration } from './config';
+
+/** The message loadAgentConfig throws for `env`, or fails the test when it accepts it. */
+function problemWith(env: Record<string, string>): string {
+  try {
+    loadAgentConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(AgentConfigError);
+    return (error as Error).message;
+  }
+  throw new Error(`loadAgentConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadAgentConfig', () => {
+  it('uses the documented defaults when nothing is set', () => {
+    const c = loadAgentConfig({});
+    expect(c).toMatchObject({
+      backendUrl: 'http://127.0.0.1:3500',
+      pollIntervalMs: 1000,
+      pollWaitSeconds: 20,
+      stopGraceMs: 25000,
+      healthPort: 3000,
+      logLevel: 'info',
+      agentToken: undefined,
+      agentId: `${hostname()}-${process.pid}`,
+    });
+    expect(c.commandEnv.PATH).toBeTruthy();
+  });
+
+  it('builds the backend URL from BACKEND_API_HOST and BACKEND_API_PORT', () => {
+    expect(loadAgentConfig({ BACKEND_API_HOST: 'backend-api-server', BACKEND_API_PORT: '8080' }).backendUrl).toBe(
+      'http://backend-api-server:8080',
+    );
+    expect(loadAgentConfig({ BACKEND_API_HOST: 'backend-api-server' }).backendUrl).toBe('http://backend-api-server:3500');
+  });
+
+  it('prefers BACKEND_URL, without its trailing slash', () => {
+    expect(loadAgentConfig({ BACKEND_URL: 'https://tasks.example.com/api/', BACKEND_API_HOST: 'ignored' }).backendUrl).toBe(
+      'https://tasks.example.com/api',
+    );
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadAgentConfig({ POLL_INTERVAL: '', BACKEND_API_PORT: '', LOG_LEVEL: '' })).toMatchObject({
+      pollIntervalMs: 1000,
+      backendUrl: 'http://127.0.0.1:3500',
+      logLevel: 'info',
+    });
+  });
+
+  it.each([
+    ['5s', 5000],
+    ['500ms', 500],
+    ['2m', 120000],
+    ['1.5s', 1500],
+    ['3', 3000],
+  ])('reads the duration %s as %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+    expect(loadAgentConfig({ POLL_INTERVAL: text }).pollIntervalMs).toBe(ms);
+  });
+
+  it('reads POLL_WAIT and AGENT_STOP_GRACE as durations', () => {
+    const c = loadAgentConfig({ POLL_WAIT: '500ms', AGENT_STOP_GRACE: '1m', AGENT_HEALTH_PORT: '0' });
+    expect(c).toMatchObject({ pollWaitSeconds: 0.5, stopGraceMs: 60000, healthPort: 0 });
+  });
+
+  it('accepts the log level in any case', () => {
+    expect(loadAgentConfig({ LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug');
+  });
+
+  it.each([
+    ['BACKEND_API_PORT', 'abc'],
+    ['BACKEND_API_PORT', '70000'],
+    ['POLL_INTERVAL', '-1'],
+    ['POLL_INTERVAL', 'soon'],
+    ['POLL_WAIT', '30s'],
+    ['AGENT_STOP_GRACE', '-5s'],
+    ['AGENT_HEALTH_PORT', 'http'],
+    ['LOG_LEVEL', 'loud'],
+    ['BACKEND_URL', 'ftp://x'],
+    ['BACKEND_URL', 'not a url'],
+  ])('refuses %s=%s, naming the variable and its value', (name, value) => {
+    const message = problemWith({ [name]: value });
+    expect(message).toContain(`${name}=${JSON.stringify(value)}`);
+  });
+
+  it('names every bad variable in one message', () => {
+    const message = problemWith({ BACKEND_API_PORT: 'abc', POLL_INTERVAL: '-1', LOG_LEVEL: 'loud' });
+    expect(message).toContain('BACKEND_API_PORT');
+    expect(message).toContain('POLL_INTERVAL');
+    expect(message).toContain('LOG_LEVEL');
+    expect(message.split('\n')).toHaveLength(1);
+  });
+
+  it('passes tokens and database settings to no command, and TASK_ENV_* without the prefix', () => {
+    const c = loadAgentConfig({
+      PATH: '/usr/bin:/bin',
+      AGENT_TOKEN: 'agent-secret',
+      API_TOKEN: 'api-secret',
+      DB_PASSWORD: 'db-secret',
+      DATABASE_URL: 'postgres://u:p@h/d',
+      TASK_ENV_FOO: 'bar',
+    });
+    expect(c.agentToken).toBe('agent-secret');
+    expect(c.commandEnv).toEqual({ PATH: '/usr/bin:/bin', FOO: 'bar' });
+  });
+
+  it('returns a frozen object', () => {
+    const c = loadAgentConfig({});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.commandEnv)).toBe(true);
+  });
+});
+
+describe('the agent process with a bad variable', () => {
+  it('exits non-zero at start with one line naming POLL_INTERVAL and no stack trace', async () => {
+    const root = join(__dirname, '..');
+    const child = spawn('npx', ['tsx', 'agent/main.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, POLL_INTERVAL: '-1', AGENT_HEALTH_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+    const lines = `${stdout}${stderr}`.split('\n').filter((l) => l.trim() !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('POLL_INTERVAL="-1"');
+    expect(stderr).not.toMatch(/^\s+at /m);
+  });
+});
