@@ -8,6 +8,7 @@ import { openPostgres } from './db/postgres';
 import { QUEUED_CHANNEL } from './db/tasks';
 import { logger, setLogLevel } from './logger';
 import { createPollingSignal, createQueueSignal, type QueueSignal } from './queue-signal';
+import { loadSecretOverrides } from './secrets';
 
 export type Deps = {
   config: ServerConfig;
@@ -44,7 +45,8 @@ export async function buildDeps(config: ServerConfig, db: Db, now: () => Date = 
 }
 
 async function buildDepsFromEnv(): Promise<Deps> {
-  const config = loadConfig();
+  // On Lambda the DB credentials and tokens come from Secrets Manager (a no-op elsewhere).
+  const config = loadConfig({ ...process.env, ...(await loadSecretOverrides()) });
   setLogLevel(config.logLevel);
   return buildDeps(config, await openDb(config));
 }

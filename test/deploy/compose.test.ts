@@ -1,0 +1,135 @@
+/**
+ * docker-compose.yaml, infra/Dockerfile and .dockerignore, checked without a Docker engine:
+ * `docker-compose config -q` validates the file, the rest reads what the seed and issue 5 ask.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { missingTool, ROOT, readYaml } from './helpers';
+
+const run = promisify(execFile);
+
+type Service = {
+  build?: { context: string; dockerfile: string; target: string };
+  image?: string;
+  ports?: string[];
+  environment?: string[] | Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  stop_grace_period?: string;
+  init?: boolean;
+};
+type Compose = { version?: string; services: Record<string, Service>; volumes?: Record<string, unknown> };
+
+const compose = readYaml<Compose>('docker-compose.yaml');
+/** Compose interpolation as written in the file (not JavaScript template strings). */
+const interpolated = (name: string, def = '') => `\${${name}:-${def}}`;
+const dockerfile = readFileSync(join(ROOT, 'infra', 'Dockerfile'), 'utf8');
+
+function envOf(service: Service): Record<string, string> {
+  const e = service.environment ?? {};
+  if (!Array.isArray(e)) return e;
+  return Object.fromEntries(e.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+}
+const seconds = (d: string | undefined) => Number(/^(\d+)s$/.exec(d ?? '')?.[1] ?? Number.NaN);
+
+describe('docker-compose.yaml', () => {
+  const skip = missingTool('docker-compose', 'apt-get install docker-compose');
+  (skip ? it.skip : it)('passes docker-compose config -q', async () => {
+    const result = await run('docker-compose', ['-f', 'docker-compose.yaml', 'config', '-q'], { cwd: ROOT }).catch(
+      (e: { stdout?: string; stderr?: string; code?: number }) => e,
+    );
+    expect({ output: `${result.stdout ?? ''}${result.stderr ?? ''}`, code: (result as { code?: number }).code ?? 0 }).toEqual({
+      output: '',
+      code: 0,
+    });
+  });
+
+  it('keeps the seed: its three services, ports, variables and the db-data volume, without the obsolete version key', () => {
+    expect(compose.version).toBeUndefined();
+    expect(Object.keys(compose.services).sort()).toEqual(['backend-api-server', 'db', 'task-exec-agent']);
+    expect(compose.services['backend-api-server']?.ports).toEqual(['3500:3500']);
+    expect(compose.services['task-exec-agent']?.ports).toEqual(['3000']);
+    expect(compose.services.db?.ports).toEqual([`${interpolated('DB_PUBLISH_PORT', '5432')}:5432`]);
+    expect(Object.keys(compose.volumes ?? {})).toEqual(['db-data']);
+    const server = envOf(compose.services['backend-api-server'] as Service);
+    expect(server).toMatchObject({ SERVER_PORT: '3500', DB_USER: 'postgres', DB_HOST: 'db', DB_PORT: '5432', DB_NAME: 'postgres' });
+    const agent = envOf(compose.services['task-exec-agent'] as Service);
+    expect(agent).toMatchObject({ BACKEND_API_HOST: 'backend-api-server', BACKEND_API_PORT: '3500' });
+    expect(agent.POLL_INTERVAL).toMatch(/^\$\{POLL_INTERVAL:-5s\}$/);
+  });
+
+  it('listens on all interfaces in the server container and takes both tokens from .env', () => {
+    const server = envOf(compose.services['backend-api-server'] as Service);
+    const agent = envOf(compose.services['task-exec-agent'] as Service);
+    expect(server.SERVER_HOST).toBe('0.0.0.0');
+    expect(server.API_TOKEN).toBe(interpolated('API_TOKEN'));
+    expect(server.AGENT_TOKEN).toBe(interpolated('AGENT_TOKEN'));
+    expect(agent.AGENT_TOKEN).toBe(interpolated('AGENT_TOKEN'));
+    expect(agent.API_TOKEN).toBeUndefined();
+  });
+
+  it('health-checks with what the images contain and starts each service after its dependency is healthy', () => {
+    const s = compose.services;
+    expect(s['backend-api-server']?.healthcheck?.test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
+    expect(s['backend-api-server']?.healthcheck?.test[3]).toContain("fetch('http://127.0.0.1:3500/health')");
+    expect(s['task-exec-agent']?.healthcheck?.test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
+    expect(s['task-exec-agent']?.healthcheck?.test[3]).toContain("fetch('http://127.0.0.1:3000/healthz')");
+    expect(envOf(s['task-exec-agent'] as Service).AGENT_HEALTH_PORT).toBe('3000');
+    expect(s.db?.healthcheck?.test.join(' ')).toContain('pg_isready');
+    expect(s['backend-api-server']?.depends_on).toEqual({ db: { condition: 'service_healthy' } });
+    expect(s['task-exec-agent']?.depends_on).toEqual({ 'backend-api-server': { condition: 'service_healthy' } });
+  });
+
+  it('gives the agent longer to stop than its own grace plus its kill grace (5s) and report', () => {
+    const agent = compose.services['task-exec-agent'] as Service;
+    const grace = seconds(envOf(agent).AGENT_STOP_GRACE);
+    expect(grace).toBe(25);
+    expect(seconds(agent.stop_grace_period)).toBeGreaterThanOrEqual(grace + 5 + 5);
+  });
+
+  it('builds both images from infra/Dockerfile targets', () => {
+    expect(compose.services['backend-api-server']?.build).toEqual({ context: '.', dockerfile: 'infra/Dockerfile', target: 'server' });
+    expect(compose.services['task-exec-agent']?.build).toEqual({ context: '.', dockerfile: 'infra/Dockerfile', target: 'agent' });
+  });
+});
+
+describe('infra/Dockerfile', () => {
+  const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)\s+AS\s+(\S+)/gim)].map((m) => ({ from: m[1], name: m[2] }));
+  const stageText = (name: string) => {
+    const start = dockerfile.search(new RegExp(`^FROM\\s+\\S+\\s+AS\\s+${name}\\s*$`, 'im'));
+    const next = dockerfile.slice(start + 1).search(/^FROM\s/im);
+    return next === -1 ? dockerfile.slice(start) : dockerfile.slice(start, start + 1 + next);
+  };
+
+  it('is multi-stage on a Node 22 or 24 slim image', () => {
+    expect(stages.map((s) => s.name)).toEqual(['build', 'runtime', 'agent', 'server']);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:(22|24)-[a-z]+-slim$/m);
+  });
+
+  it('compiles with npm run build, and installs production dependencies only where it runs', () => {
+    expect(stageText('build')).toMatch(/RUN npm run build/);
+    expect(stageText('runtime')).toMatch(/RUN npm ci --omit=dev/);
+    expect(stageText('runtime')).toMatch(/COPY --from=build \/src\/dist \.\/dist/);
+  });
+
+  it('runs compiled JavaScript with plain node under tini, as a non-root user', () => {
+    expect(stageText('runtime')).toMatch(/^USER node$/m);
+    expect(stageText('runtime')).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
+    expect(stageText('server')).toMatch(/^CMD \["node", "dist\/infra\/local\/server-main\.js"\]$/m);
+    expect(stageText('agent')).toMatch(/^CMD \["node", "dist\/agent\/main\.js"\]$/m);
+    const instructions = dockerfile.split('\n').filter((l) => !l.startsWith('#'));
+    expect(instructions.join('\n')).not.toMatch(/\btsx\b/);
+  });
+
+  it('ships the migrations where findMigrationsDir looks from dist/ (see image-layout.test.ts)', () => {
+    expect(stageText('server')).toMatch(/COPY --from=build \/src\/infra\/migrations \.\/infra\/migrations/);
+    expect(stageText('server')).toMatch(/SERVER_HOST=0\.0\.0\.0/);
+  });
+
+  it('keeps .env, node_modules and local state out of the build context', () => {
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+    for (const entry of ['.env', 'node_modules', 'dist', '.data', '.git']) expect(ignored).toContain(entry);
+  });
+});

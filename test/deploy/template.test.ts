@@ -1,0 +1,165 @@
+/**
+ * template.yaml, openapi.yaml and the Express adapter held against the one route table
+ * (functions/routes.ts); then cfn-lint on the template.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { routes } from '../../functions/routes';
+import { createApp } from '../../infra/local/app';
+import { missingTool, ROOT, readYaml, samFunctions, type Template } from './helpers';
+
+const run = promisify(execFile);
+const template = readYaml<Template>('template.yaml');
+const functions = samFunctions(template);
+/** Functions that answer no route: run on a schedule. */
+const SCHEDULED: Record<string, string> = { 'expire-leases': 'rate(1 minute)' };
+
+const key = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
+const tableRoutes = routes.map((r) => `${key(r.method, r.path)} -> ${r.dir}`).sort();
+
+function templateRoutes(): string[] {
+  const out: string[] = [];
+  for (const f of functions) {
+    for (const event of Object.values(f.events)) {
+      if (event.Type !== 'HttpApi') continue;
+      const p = event.Properties ?? {};
+      out.push(`${key(String(p.Method), String(p.Path))} -> ${f.dir}`);
+    }
+  }
+  return out.sort();
+}
+
+describe('template.yaml against the route table', () => {
+  it('serves exactly the routes of functions/routes.ts, each by the function of its handler folder', () => {
+    expect(templateRoutes()).toEqual(tableRoutes);
+  });
+
+  it('has one function per handler folder, named by its esbuild entry point', () => {
+    for (const f of functions) expect(f.entryPoint).toMatch(/^functions\/[a-z0-9-]+\/handler\.ts$/);
+    const dirs = functions.map((f) => f.dir).sort();
+    const expected = [...new Set([...routes.map((r) => r.dir), ...Object.keys(SCHEDULED)])].sort();
+    expect(dirs).toEqual(expected);
+  });
+
+  it('points every function at a handler.ts that exports handler', async () => {
+    for (const f of functions) {
+      const file = join(ROOT, f.entryPoint);
+      expect(existsSync(file)).toBe(true);
+      const mod = (await import(file)) as { handler?: unknown };
+      expect({ entry: f.entryPoint, handler: typeof mod.handler }).toEqual({ entry: f.entryPoint, handler: 'function' });
+    }
+  });
+
+  it('runs the scheduled functions on their schedule and gives them no route', () => {
+    for (const [dir, schedule] of Object.entries(SCHEDULED)) {
+      const f = functions.find((x) => x.dir === dir);
+      const events = Object.values(f?.events ?? {});
+      expect(events).toEqual([{ Type: 'Schedule', Properties: { Schedule: schedule } }]);
+    }
+    for (const f of functions.filter((x) => !(x.dir in SCHEDULED))) {
+      for (const event of Object.values(f.events)) expect(event.Type).toBe('HttpApi');
+    }
+  });
+
+  it('bundles every function with esbuild for nodejs22.x on arm64, with source maps and the SDK external', () => {
+    const globals = template.Globals?.Function ?? {};
+    expect(globals.Runtime).toBe('nodejs22.x');
+    expect(globals.Architectures).toEqual(['arm64']);
+    for (const f of functions) {
+      const codeUri = f.properties.CodeUri ?? globals.CodeUri;
+      const handler = f.properties.Handler ?? globals.Handler;
+      expect({ id: f.logicalId, codeUri, handler }).toEqual({ id: f.logicalId, codeUri: './', handler: 'handler.handler' });
+      expect(f.properties.Runtime ?? globals.Runtime).toBe('nodejs22.x');
+      expect(f.buildProperties).toEqual({
+        BuildMethod: 'esbuild',
+        EntryPoints: [f.entryPoint],
+        Target: 'node22',
+        Format: 'cjs',
+        Sourcemap: true,
+        External: ['@aws-sdk/*', '@electric-sql/pglite'],
+      });
+    }
+  });
+
+  it('attaches every route to the one HttpApi and outputs its URL', () => {
+    const apis = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Serverless::HttpApi');
+    expect(apis).toHaveLength(1);
+    const [apiId] = apis[0] as [string, unknown];
+    for (const f of functions) {
+      for (const event of Object.values(f.events)) {
+        if (event.Type === 'HttpApi') expect(event.Properties?.ApiId).toEqual({ Ref: apiId });
+      }
+    }
+    expect(JSON.stringify(template.Outputs?.ApiUrl?.Value)).toContain(`\${${apiId}}.execute-api`);
+  });
+
+  it('reads DB credentials and tokens from Secrets Manager, and takes VPC subnets and security groups as parameters', () => {
+    const vars = (template.Globals?.Function?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+    expect(vars.DB_SECRET_ARN).toEqual({ Ref: 'DbSecretArn' });
+    expect(vars.TOKENS_SECRET_ARN).toEqual({ Ref: 'TokensSecretArn' });
+    expect(vars.DB_POOL_MAX).toEqual({ Ref: 'DbPoolMax' });
+    expect(template.Parameters?.DbPoolMax).toMatchObject({ MinValue: 1, MaxValue: 2 });
+    expect(template.Parameters?.SubnetIds?.Type).toBe('List<AWS::EC2::Subnet::Id>');
+    expect(template.Parameters?.SecurityGroupIds?.Type).toBe('List<AWS::EC2::SecurityGroup::Id>');
+    // Nothing secret in plain text: these exist only for `sam local --env-vars` and stay blank.
+    for (const name of ['DATABASE_URL', 'API_TOKEN', 'AGENT_TOKEN', 'DB_PASSWORD']) expect(vars[name] ?? '').toBe('');
+  });
+});
+
+describe('openapi.yaml against the route table', () => {
+  const present = existsSync(join(ROOT, 'openapi.yaml'));
+  if (!present) {
+    console.warn('openapi.yaml does not exist yet: skipping its check against the route table.');
+  }
+  (present ? it : it.skip)('documents exactly the routes of functions/routes.ts', () => {
+    const doc = readYaml<{ paths: Record<string, Record<string, unknown>> }>('openapi.yaml');
+    const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+    const documented = Object.entries(doc.paths ?? {})
+      .flatMap(([path, item]) =>
+        Object.keys(item ?? {})
+          .filter((m) => methods.includes(m))
+          .map((m) => key(m, path)),
+      )
+      .sort();
+    expect(documented).toEqual([...new Set(routes.map((r) => key(r.method, r.path)))].sort());
+  });
+});
+
+describe('the Express adapter against the route table', () => {
+  it('hands every route to its own handler, exact paths before {id}', async () => {
+    const stubs = routes.map((r) => ({
+      ...r,
+      handler: async () => ({ statusCode: 200, headers: { 'x-route': `${key(r.method, r.path)} -> ${r.dir}` }, body: '' }),
+    }));
+    const server = createApp(stubs).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const served: string[] = [];
+      for (const r of routes) {
+        const url = `http://127.0.0.1:${port}${r.path.replace('{id}', '0b8a3c52-8d2e-4f55-9a53-6f0f1a6a2d11')}`;
+        const res = await fetch(url, { method: r.method });
+        served.push(res.headers.get('x-route') ?? `${key(r.method, r.path)} -> answered ${res.status} by the adapter`);
+      }
+      expect(served.sort()).toEqual(tableRoutes);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('cfn-lint', () => {
+  const skip = missingTool('cfn-lint', 'pip install cfn-lint');
+  (skip ? it.skip : it)(
+    'passes on template.yaml',
+    async () => {
+      const result = await run('cfn-lint', ['template.yaml'], { cwd: ROOT }).catch((e: { stdout?: string; stderr?: string }) => e);
+      // cfn-lint prints nothing and exits 0 when the template is clean.
+      expect(`${result.stdout ?? ''}${result.stderr ?? ''}`).toBe('');
+    },
+    120000,
+  );
+});
