@@ -13,6 +13,8 @@ export const BACKOFF_CAP_MS = 30000;
 const DEFAULT_OUTPUT_LIMIT = 1048576;
 /** Used when the server does not say (it does: heartbeatIntervalSeconds in the pick answer). */
 const DEFAULT_HEARTBEAT_SECONDS = 5;
+/** How long the one report after a hard stop may take. */
+const LAST_REPORT_MS = 5000;
 
 export type AgentStatus = {
   state: 'idle' | 'busy' | 'stopping';
@@ -87,8 +89,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
 
   async function report(task: PickedTask, result: RunResult): Promise<void> {
     for (;;) {
+      // After a hard stop the result is still sent, once and bounded, so that the task ends
+      // "agent stopped" now instead of "agent lost" a lease later.
+      const last = hardStop.signal.aborted;
       try {
-        await deps.api.finish(task, result, hardStop.signal);
+        await deps.api.finish(task, result, last ? AbortSignal.timeout(LAST_REPORT_MS) : hardStop.signal);
         contact();
         deps.log.info('task reported', { taskId: task.id, state: result.state, exitCode: result.exitCode });
         return;
@@ -97,10 +102,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
           deps.log.warn('finish refused; dropping the result', { taskId: task.id, status: error.status, error: error.message });
           return;
         }
-        if (hardStop.signal.aborted) {
-          deps.log.error('stopped before the result reached the server', { taskId: task.id });
+        if (last) {
+          deps.log.error('stopped before the result reached the server', { taskId: task.id, error: (error as Error).message });
           return;
         }
+        // A hard stop during the wait (or the request) leads to the last attempt above.
         await deps.sleep(lost(error), hardStop.signal);
       }
     }

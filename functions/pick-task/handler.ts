@@ -12,6 +12,8 @@ export const handler = createHandler('pickTask', 'agent', async (event, { deps, 
   const { waitSeconds } = parsePickRequest(event);
   const remaining = context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
   const waitMs = Math.max(0, Math.min(waitSeconds * 1000, remaining - LAMBDA_MARGIN_MS));
-  const task = await pickTask({ ...deps, log }, agentId, waitMs);
+  // Set by the local server when the agent hangs up during a held pick.
+  const { clientGone } = context as { clientGone?: AbortSignal };
+  const task = await pickTask({ ...deps, log }, agentId, waitMs, clientGone);
   return task === null ? noContent() : json(200, task);
 });

@@ -66,17 +66,25 @@ export async function claimTask(deps: Deps & { log: Log }, agentId: string): Pro
 /**
  * Pick with an optional long-poll: claims at once if it can; otherwise holds up to waitMs,
  * trying again each time the queue signal wakes this picker (exactly one per queued task).
+ * Once `clientGone` aborts (the agent hung up: stopped, killed) it claims nothing more: the
+ * task would reach nobody and end "agent lost" without having run.
  */
-export async function pickTask(deps: Deps & { log: Log }, agentId: string, waitMs: number): Promise<PickedTask | null> {
+export async function pickTask(
+  deps: Deps & { log: Log },
+  agentId: string,
+  waitMs: number,
+  clientGone?: AbortSignal,
+): Promise<PickedTask | null> {
   await expireOnPick(deps);
   const deadline = performance.now() + waitMs;
   for (;;) {
+    if (clientGone?.aborted) return null;
     const since = deps.signal.generation();
     const task = await claimTask(deps, agentId);
     if (task !== null) return task;
     const left = deadline - performance.now();
     if (left <= 0) return null;
-    const woken = await deps.signal.wait(left, since);
+    const woken = await deps.signal.wait(left, since, clientGone);
     if (!woken && deadline - performance.now() <= 0) return null;
     if (!woken && deps.signal.generation() === since) return null; // closed: shutting down
   }

@@ -145,7 +145,7 @@ export function coerceDbError(error: unknown): unknown {
   const message = typeof e?.message === 'string' ? e.message : '';
   if (
     UNAVAILABLE_CODES.has(code) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|database is closed|PGlite is closed/i.test(
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|database is closed|PGlite is closed/i.test(
       message,
     )
   ) {

@@ -10,9 +10,10 @@ export type QueueSignal = {
   /**
    * Waits up to ms for a wake-up. Resolves true at once if the generation already moved past
    * `since` (a task was queued while the caller was looking), true when woken, false on
-   * timeout or when the signal is closed.
+   * timeout, when the signal is closed, or when `abort` aborts (the waiter leaves the line,
+   * so the next wake-up goes to a picker that is still there).
    */
-  wait(ms: number, since: number): Promise<boolean>;
+  wait(ms: number, since: number, abort?: AbortSignal): Promise<boolean>;
   /** Releases every waiter (shutdown) and stops listening. */
   close(): Promise<void>;
 };
@@ -46,18 +47,25 @@ export async function createQueueSignal(subscribe: Subscribe): Promise<QueueSign
   const unsubscribe = await subscribe(wakeOne, () => wakeAll(true));
   return {
     generation: () => gen,
-    wait(ms, since) {
-      if (closed) return Promise.resolve(false);
+    wait(ms, since, abort) {
+      if (closed || abort?.aborted) return Promise.resolve(false);
       if (gen !== since) return Promise.resolve(true);
       return new Promise((resolve) => {
-        const waiter: Waiter = {
-          resolve,
-          timer: setTimeout(() => {
-            const i = waiters.indexOf(waiter);
-            if (i >= 0) waiters.splice(i, 1);
-            resolve(false);
-          }, ms),
+        const leave = () => {
+          const i = waiters.indexOf(waiter);
+          if (i >= 0) waiters.splice(i, 1);
+          clearTimeout(waiter.timer);
+          abort?.removeEventListener('abort', leave);
+          resolve(false);
         };
+        const waiter: Waiter = {
+          resolve: (woken) => {
+            abort?.removeEventListener('abort', leave);
+            resolve(woken);
+          },
+          timer: setTimeout(leave, ms),
+        };
+        abort?.addEventListener('abort', leave, { once: true });
         waiters.push(waiter);
       });
     },

@@ -187,7 +187,12 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
       async (req: Request, res: Response, next: NextFunction) => {
         try {
           const event = toEvent(req, route, Buffer.isBuffer(req.body) ? req.body : undefined);
-          const result = await route.handler(event, lambdaContext(route, event.requestContext.requestId));
+          // Tells a held pick that its agent hung up, so it claims no task for nobody (API
+          // Gateway gives Lambda no such signal).
+          const clientGone = new AbortController();
+          res.once('close', () => clientGone.abort());
+          const context = Object.assign(lambdaContext(route, event.requestContext.requestId), { clientGone: clientGone.signal });
+          const result = await route.handler(event, context);
           sendResult(res, result);
         } catch (error) {
           next(error);

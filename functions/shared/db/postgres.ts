@@ -43,6 +43,13 @@ export function openPostgres(config: PostgresConfig, options: PostgresOptions): 
     async tx(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
+      // pg-pool drops its own 'error' listener while a client is checked out, and pg emits
+      // 'error' when the connection ends (terminated, server stopped): without this listener
+      // that event would crash the process. The failing query rejects on its own.
+      const onError = (error: Error) => {
+        broken = error;
+      };
+      client.on('error', onError);
       try {
         await client.query('begin');
         const q: Queryable = {
@@ -60,6 +67,7 @@ export function openPostgres(config: PostgresConfig, options: PostgresOptions): 
         }
         throw error;
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     },

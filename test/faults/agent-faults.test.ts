@@ -1,0 +1,197 @@
+/**
+ * Agent faults with real agent processes against the real server (issue 3 item 7): kill -9 mid-task,
+ * cancel of queued and running tasks (the process tree is gone), SIGTERM within and beyond the
+ * stop grace, a second SIGTERM, and a finish whose answer is lost on the wire.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pgliteStore, postgresStore } from '../helpers/databases';
+import { call, startTestServer, type TestServer } from '../helpers/server';
+import {
+  getTask,
+  killGroup,
+  processAlive,
+  startAgent,
+  startDroppingProxy,
+  stopAll,
+  stopProcess,
+  submit,
+  waitFor,
+  waitState,
+} from './support';
+
+/** Real PostgreSQL when the run has one; PGlite otherwise (the processes are real either way). */
+const store = postgresStore ?? pgliteStore;
+const LEASE_SECONDS = 3;
+
+let server: TestServer;
+let scratch: string;
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'te-agent-faults-'));
+  server = await startTestServer(store, { LEASE_SECONDS: String(LEASE_SECONDS) });
+});
+
+afterAll(async () => {
+  await stopAll();
+  await server?.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** The pids a command wrote to `file`, one a line. */
+const pidsIn = (file: string): number[] =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((s) => Number(s));
+
+/** A command that starts two background `sleep 300` children, writes every pid, and waits. */
+function treeCommand(name: string): { command: string; file: string } {
+  const file = join(scratch, `${name}.pids`);
+  return { file, command: `echo $$ >> ${file}; sleep 300 & echo $! >> ${file}; sleep 300 & echo $! >> ${file}; wait` };
+}
+
+/** Waits until the command wrote its three pids. */
+const waitTree = (file: string) =>
+  waitFor(`pids in ${file}`, () => (safeRead(file).split('\n').filter(Boolean).length >= 3 ? true : null), 20000);
+const safeRead = (file: string) => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+describe(`agent faults with real agent processes (${store.name})`, () => {
+  it('ends the task of an agent killed with SIGKILL as failed "agent lost: lease expired" within lease plus reaper interval', async () => {
+    const agent = startAgent('fault-kill9', server.url);
+    const tree = treeCommand('kill9');
+    const task = await submit(server.url, { command: tree.command });
+    await waitState(server.url, task.id, 'running');
+    await waitTree(tree.file);
+    const killedAt = Date.now();
+    agent.child.kill('SIGKILL');
+    const ended = await waitState(server.url, task.id, undefined, 30000);
+    const elapsed = Date.now() - killedAt;
+    console.log(
+      `agent killed with SIGKILL: its task ended ${ended.state} "${ended.error}" ${elapsed} ms later (LEASE_SECONDS=${LEASE_SECONDS}, reaper every 1 s)`,
+    );
+    expect(ended).toMatchObject({ state: 'failed', error: 'agent lost: lease expired' });
+    // lease (3 s) + reaper interval (1 s), with generous slack for a busy CI box
+    expect(elapsed).toBeLessThan(15000);
+    // Nobody is left to stop the orphaned command: that is the limit of kill -9 (see the guarantees).
+    for (const pid of pidsIn(tree.file)) killGroup(pid);
+  });
+
+  it('cancels a queued task at once and a running one through its agent, leaving no process of its tree', async () => {
+    const agent = startAgent('fault-cancel', server.url);
+    const tree = treeCommand('cancel');
+    const running = await submit(server.url, { command: tree.command });
+    const marker = join(scratch, 'queued-ran');
+    const queued = await submit(server.url, { command: `touch ${marker}` });
+    await waitState(server.url, running.id, 'running');
+    await waitTree(tree.file);
+
+    const q = await call(server.url, 'POST', `/tasks/${queued.id}/cancel`);
+    expect(q.status).toBe(200);
+    expect(q.body).toMatchObject({ state: 'canceled', error: 'canceled by user' });
+
+    const r = await call(server.url, 'POST', `/tasks/${running.id}/cancel`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ state: 'running', cancelRequested: true });
+    const ended = await waitState(server.url, running.id, undefined, 15000);
+    expect(ended).toMatchObject({ state: 'canceled', error: 'canceled by user', agentId: 'fault-cancel' });
+
+    const pids = pidsIn(tree.file);
+    expect(pids).toHaveLength(3);
+    await waitFor('the canceled tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+    expect(safeRead(marker)).toBe('');
+    expect((await getTask(server.url, queued.id)).state).toBe('canceled');
+    await stopProcess(agent);
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('hands no task to an agent that hung up during a held pick, whether stopped or killed', async () => {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const agent = startAgent(`fault-held-${signal}`, server.url, { POLL_WAIT: '20s' });
+      await waitFor('the agent to start', () => /agent started/.test(agent.output()), 20000);
+      await new Promise((r) => setTimeout(r, 1000)); // its pick is now held by the server
+      agent.child.kill(signal);
+      await agent.exited;
+      const task = await submit(server.url, { command: 'echo picked-by-a-live-agent' });
+      const next = startAgent(`fault-after-${signal}`, server.url);
+      expect(await waitState(server.url, task.id)).toMatchObject({ state: 'succeeded', agentId: `fault-after-${signal}` });
+      await stopProcess(next);
+    }
+  });
+
+  it('lets the current command finish on SIGTERM within the grace, picks nothing more, and exits 0', async () => {
+    const agent = startAgent('fault-term-within', server.url, { AGENT_STOP_GRACE: '20s' });
+    const task = await submit(server.url, { command: 'sleep 2; echo done' });
+    expect((await waitState(server.url, task.id, 'running')).agentId).toBe('fault-term-within');
+    const next = await submit(server.url, { command: 'echo should-not-run' });
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+    expect(await getTask(server.url, task.id)).toMatchObject({ state: 'succeeded', exitCode: 0, stdout: 'done\n' });
+    expect((await getTask(server.url, next.id)).state).toBe('queued');
+    await call(server.url, 'POST', `/tasks/${next.id}/cancel`);
+  });
+
+  it('stops the command after the grace on SIGTERM, reports it failed "agent stopped", and exits 0', async () => {
+    const agent = startAgent('fault-term-beyond', server.url, { AGENT_STOP_GRACE: '1s' });
+    const tree = treeCommand('beyond');
+    const task = await submit(server.url, { command: tree.command });
+    await waitState(server.url, task.id, 'running');
+    await waitTree(tree.file);
+    const t0 = Date.now();
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(10000);
+    expect(await getTask(server.url, task.id)).toMatchObject({ state: 'failed', error: 'agent stopped', agentId: 'fault-term-beyond' });
+    const pids = pidsIn(tree.file);
+    await waitFor('the stopped tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+  });
+
+  it('stops at once on a second SIGTERM, still reporting the task, and exits 0', async () => {
+    const agent = startAgent('fault-term-twice', server.url, { AGENT_STOP_GRACE: '60s' });
+    const tree = treeCommand('twice');
+    const task = await submit(server.url, { command: tree.command });
+    await waitState(server.url, task.id, 'running');
+    await waitTree(tree.file);
+    agent.child.kill('SIGTERM');
+    await waitFor('the agent to say it is stopping', () => /stopping: no new tasks/.test(agent.output()), 10000);
+    // A repeat within a second is taken as the same request (a terminal's Ctrl-C arrives twice
+    // under npm): the second one is deliberate.
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(10000);
+    expect(await getTask(server.url, task.id)).toMatchObject({ state: 'failed', error: 'agent stopped', agentId: 'fault-term-twice' });
+    const pids = pidsIn(tree.file);
+    await waitFor('the stopped tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+  });
+
+  it('retries a finish whose answer was lost on the wire, and the retry is answered 200 with the same task', async () => {
+    const proxy = await startDroppingProxy(server.url);
+    try {
+      const agent = startAgent('fault-dropped-finish', proxy.url);
+      const task = await submit(server.url, { command: 'echo once' });
+      const ended = await waitState(server.url, task.id);
+      expect(ended).toMatchObject({ state: 'succeeded', stdout: 'once\n', agentId: 'fault-dropped-finish' });
+      await waitFor('the agent to log the report', () => /task reported/.test(agent.output()), 20000);
+      // The first finish did reach the server (200, never relayed); the retry got 200 as well.
+      expect(proxy.finishes).toEqual([
+        { status: 200, dropped: true },
+        { status: 200, dropped: false },
+      ]);
+      expect(agent.output()).not.toMatch(/finish refused/);
+      expect((await getTask(server.url, task.id)).finishedAt).toBe(ended.finishedAt);
+      await stopProcess(agent);
+      expect(await agent.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await proxy.close();
+    }
+  });
+});
