@@ -6,7 +6,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Context } from 'aws-lambda';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -17,6 +17,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   toProblem,
+  UnsupportedMediaTypeError,
   ValidationError,
 } from '../../functions/shared/errors';
 import { AGENT_BODY_LIMIT, type Event, type Result } from '../../functions/shared/http';
@@ -27,8 +28,14 @@ export function toExpressPath(path: string): string {
   return path.replace(/\{(\w+)\}/g, ':$1');
 }
 
+/**
+ * A map without a prototype: a header or query key named `__proto__` or `constructor` is then
+ * an ordinary key, not Object.prototype's (which dropped the one and mangled the other).
+ */
+const emptyMap = (): Record<string, string> => Object.create(null) as Record<string, string>;
+
 function joinHeaders(req: Request): Record<string, string> {
-  const headers: Record<string, string> = {};
+  const headers = emptyMap();
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = (req.rawHeaders[i] as string).toLowerCase();
     const value = req.rawHeaders[i + 1] as string;
@@ -44,7 +51,7 @@ export function toEvent(req: Request, route: Route, body: Buffer | undefined): E
   const qIndex = req.originalUrl.indexOf('?');
   const rawQueryString = qIndex === -1 ? '' : req.originalUrl.slice(qIndex + 1);
   const rawPath = qIndex === -1 ? req.originalUrl : req.originalUrl.slice(0, qIndex);
-  const query: Record<string, string> = {};
+  const query = emptyMap();
   for (const [k, v] of new URLSearchParams(rawQueryString)) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
   const params = req.params as Record<string, string>;
   const now = new Date();
@@ -115,27 +122,64 @@ function sendResult(res: Response, result: Result | string): void {
 /** Longest request target (path and query) served; longer ones answer 414. */
 export const MAX_URL_LENGTH = 8192;
 
+/** Writes a problem+json answer straight to a socket and closes it (no request object exists). */
+function endSocketWithProblem(socket: Duplex, error: HttpError, reason: string): void {
+  const problem = toProblem(error);
+  const headers = Object.entries(problem.headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${problem.statusCode} ${reason}\r\n${headers}content-length: ${Buffer.byteLength(problem.body)}\r\nconnection: close\r\n\r\n${problem.body}`,
+  );
+}
+
 /**
- * Answers requests Node's HTTP parser rejects before Express sees them (headers over
- * maxHeaderSize, malformed request lines) with problem+json instead of a bare status line.
+ * Answers with problem+json what Node's HTTP server would otherwise answer itself, with a bare
+ * status line or not at all: requests its parser rejects (headers over maxHeaderSize, malformed
+ * request lines), requests that time out, an `Expect` other than 100-continue (Node: a bare
+ * 417), and CONNECT (Node: the connection is dropped without an answer).
  */
 export function answerClientErrors(server: Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || (error.code === 'ECONNRESET' && socket.destroyed)) return socket.destroy();
-    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    if (error.code === 'HPE_HEADER_OVERFLOW') {
+      return endSocketWithProblem(
+        socket,
+        new HttpError(
+          431,
+          'headers-too-large',
+          'Request header fields too large',
+          'The request line and headers are larger than 16 KiB; send fewer or shorter headers.',
+        ),
+        'Request Header Fields Too Large',
+      );
+    }
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      return endSocketWithProblem(
+        socket,
+        new HttpError(408, 'request-timeout', 'Request timeout', 'The request was not received in time; send it again, whole.'),
+        'Request Timeout',
+      );
+    }
+    endSocketWithProblem(socket, new ValidationError('The HTTP request is malformed.'), 'Bad Request');
+  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const problem = toProblem(
-      tooLarge
-        ? new HttpError(
-            431,
-            'headers-too-large',
-            'Request header fields too large',
-            'The request line and headers are larger than 16 KiB; send fewer or shorter headers.',
-          )
-        : new ValidationError('The HTTP request is malformed.'),
+      new HttpError(
+        417,
+        'expectation-failed',
+        'Expectation failed',
+        `Only "Expect: 100-continue" is supported (got ${JSON.stringify(String(req.headers.expect).slice(0, 100))}); drop the header.`,
+      ),
     );
-    socket.end(
-      `HTTP/1.1 ${problem.statusCode} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-        `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(problem.body)}\r\nconnection: close\r\n\r\n${problem.body}`,
+    res.writeHead(problem.statusCode, { ...problem.headers, connection: 'close' });
+    res.end(problem.body);
+  });
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    endSocketWithProblem(
+      socket,
+      new MethodNotAllowedError('CONNECT is not supported: this is an API, not a proxy.', ['GET', 'POST']),
+      'Method Not Allowed',
     );
   });
 }
@@ -158,7 +202,8 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
   const rawReader = (limit: number) => {
     let reader = readers.get(limit);
     if (!reader) {
-      reader = express.raw({ type: () => true, limit });
+      // inflate: false, as API Gateway hands a Lambda compressed bodies as they came.
+      reader = express.raw({ type: () => true, limit, inflate: false });
       readers.set(limit, reader);
     }
     return reader;
@@ -182,6 +227,9 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
       next((error as { type?: string }).type === 'entity.too.large' ? new PayloadTooLargeError(route.bodyLimit) : error);
     app[method](
       toExpressPath(route.path),
+      // Express serves HEAD with GET routes; API Gateway does not (and a HEAD pick would claim a
+      // task whose lease token nobody reads): only the route's own method passes.
+      (req: Request, _res: Response, next: NextFunction) => next(req.method === route.method ? undefined : 'route'),
       rawReader(route.bodyLimit),
       tooLarge,
       async (req: Request, res: Response, next: NextFunction) => {
@@ -217,6 +265,12 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
     const e = error as { type?: string; status?: number; message?: string };
     if (error instanceof HttpError) return sendProblem(res, error);
     if (e?.type === 'entity.too.large') return sendProblem(res, new PayloadTooLargeError(AGENT_BODY_LIMIT));
+    if (e?.type === 'encoding.unsupported') {
+      return sendProblem(
+        res,
+        new UnsupportedMediaTypeError('Compressed request bodies are not accepted; send the body without Content-Encoding.'),
+      );
+    }
     if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendProblem(res, new ValidationError(`The request could not be read (${e.message ?? 'bad request'}).`));
     }

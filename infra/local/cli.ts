@@ -1,7 +1,8 @@
 /** Start-up helpers shared by the local entry points: one clear line instead of a stack trace. */
 import { onSignals } from '../../agent/signals';
-import { ConfigError } from '../../functions/shared/config';
+import { ConfigError, checkExposure, loadConfig, type ServerConfig } from '../../functions/shared/config';
 import { DataDirLockedError } from '../../functions/shared/db/embedded';
+import { logger } from '../../functions/shared/logger';
 
 /** Prints a known start-up failure as one line and exits 1; rethrows nothing. */
 export function exitOnStartupError(what: string, error: unknown): never {
@@ -28,4 +29,26 @@ export function onShutdownSignal(stop: (signal: NodeJS.Signals) => Promise<void>
     },
     () => process.exit(130),
   );
+}
+
+/**
+ * Loads the server configuration and applies the exposure rule (a non-loopback SERVER_HOST
+ * needs both tokens unless ALLOW_UNAUTHENTICATED=true); exits with one line on failure.
+ */
+export function loadServerConfigOrExit(what: string): ServerConfig {
+  let config: ServerConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    exitOnStartupError(what, error);
+  }
+  const exposure = checkExposure(config);
+  if (exposure.refuse) exitOnStartupError(what, new Error(exposure.refuse));
+  if (exposure.warn) logger.warn(exposure.warn);
+  return config;
+}
+
+/** How the start-up line names the store. */
+export function describeStore(config: ServerConfig): string {
+  return config.db.kind === 'embedded' ? `embedded PostgreSQL in ${config.db.dataDir}` : 'PostgreSQL';
 }

@@ -4,9 +4,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { checkExposure, loadConfig, type ServerConfig } from '../../functions/shared/config';
+import type { ServerConfig } from '../../functions/shared/config';
 import { logger } from '../../functions/shared/logger';
-import { exitOnStartupError, onShutdownSignal } from './cli';
+import { describeStore, exitOnStartupError, loadServerConfigOrExit, onShutdownSignal } from './cli';
 import { startServer } from './server';
 
 const AGENT_MAIN = join(__dirname, '..', '..', 'agent', 'main.ts');
@@ -62,21 +62,12 @@ function startAgents(config: ServerConfig, url: string): { stop(): Promise<void>
 }
 
 async function main(): Promise<void> {
-  let config: ServerConfig;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    exitOnStartupError('task-executor', error);
-  }
-  const exposure = checkExposure(config);
-  if (exposure.refuse) exitOnStartupError('task-executor', new Error(exposure.refuse));
-  if (exposure.warn) logger.warn(exposure.warn);
+  const config = loadServerConfigOrExit('task-executor');
   const started = Date.now();
   const running = await startServer(config).catch((error) => exitOnStartupError('task-executor', error));
   const agents = startAgents(config, running.url);
-  const store = config.db.kind === 'embedded' ? `embedded PostgreSQL in ${config.db.dataDir}` : 'PostgreSQL';
   process.stdout.write(
-    `task-executor ready on ${running.url} with ${config.agents} agent${config.agents === 1 ? '' : 's'} (${store}; started in ${Date.now() - started} ms). Ctrl-C stops.\n`,
+    `task-executor ready on ${running.url} with ${config.agents} agent${config.agents === 1 ? '' : 's'} (${describeStore(config)}; started in ${Date.now() - started} ms). Ctrl-C stops.\n`,
   );
   onShutdownSignal(async () => {
     logger.info('stopping agents, then the server');
