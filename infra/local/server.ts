@@ -68,8 +68,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   reaper.unref();
   const app = createApp();
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
+    // Express 5 hands a listen error (EADDRINUSE) to this callback, not to an 'error' event.
+    const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
   });
   server.keepAliveTimeout = 65000;
   answerClientErrors(server);

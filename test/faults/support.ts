@@ -82,9 +82,9 @@ export function startAgent(id: string, backendUrl: string, env: Record<string, s
 
 export type ServerProc = Proc & { url: string };
 
-/** Starts `infra/local/server-main.ts` as a child process and waits until it listens. */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProc> {
-  const port = await freePort();
+/** Starts `infra/local/server-main.ts` as a child process (on `port`, else a free one) and waits until it listens. */
+export async function startServerProcess(env: Record<string, string>, port?: number): Promise<ServerProc> {
+  port ??= await freePort();
   const proc = startProcess('server', 'infra/local/server-main.ts', { SERVER_PORT: String(port), LOG_LEVEL: 'info', ...env });
   await waitFor('the server to listen', () => /listening on/.test(proc.output()) || !proc.alive(), 60000);
   if (!proc.alive()) throw new Error(`the server exited:\n${proc.output().slice(-4000)}`);

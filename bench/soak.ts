@@ -1,0 +1,364 @@
+/**
+ * Soak (issue 3 item 8; not in CI): `npm run soak -- --tasks 20000 --agents 16`.
+ *
+ * Against a fresh database on the PostgreSQL server of TEST_DATABASE_URL (or DATABASE_URL), runs
+ * the real server and real agents as child processes, submits a mixed load (fast, slow, failing,
+ * timing-out and canceled commands) while killing agents at random (SIGKILL or SIGTERM) and
+ * starting replacements, then prints tasks/s and checks the invariants: every task terminal,
+ * none run twice, none lost. Exits 1 when an invariant does not hold.
+ *
+ * Options: --tasks N (20000), --agents N (16), --kill-every DURATION_MS (2000; 0: no kills),
+ * --lease SECONDS (5), --keep (keep the database).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client } from 'pg';
+
+const ROOT = join(__dirname, '..');
+const ENDED = ['succeeded', 'failed', 'timed_out', 'canceled'];
+const KINDS = ['fast', 'slow', 'failing', 'timeout', 'cancel'] as const;
+type Kind = (typeof KINDS)[number];
+/** Share of each kind in the load, in percent. */
+const MIX: Record<Kind, number> = { fast: 60, slow: 10, failing: 10, timeout: 5, cancel: 15 };
+
+const { values } = parseArgs({
+  options: {
+    tasks: { type: 'string', default: '20000' },
+    agents: { type: 'string', default: '16' },
+    'kill-every': { type: 'string', default: '2000' },
+    lease: { type: 'string', default: '5' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const TASKS = Number(values.tasks);
+const AGENTS = Number(values.agents);
+const KILL_EVERY_MS = Number(values['kill-every']);
+const LEASE = Number(values.lease);
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+type Proc = { name: string; child: ChildProcess; output: string; alive: boolean; exited: Promise<number | null> };
+
+function startProcess(name: string, script: string, env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const proc: Proc = { name, child, output: '', alive: true, exited: Promise.resolve(null) };
+  const append = (c: Buffer) => {
+    proc.output += c.toString();
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  proc.exited = new Promise((resolve) =>
+    child.once('exit', (code) => {
+      proc.alive = false;
+      resolve(code);
+    }),
+  );
+  return proc;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function admin<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** JSON in and out, retrying network errors and 503 (the server may be busy, never down here). */
+async function api(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(base + path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      if (res.status === 503 && attempt < 20) {
+        await sleep(200 * (attempt + 1));
+        continue;
+      }
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await sleep(200 * (attempt + 1));
+    }
+  }
+}
+
+function pickKind(): Kind {
+  let r = Math.random() * 100;
+  for (const k of KINDS) {
+    r -= MIX[k];
+    if (r < 0) return k;
+  }
+  return 'fast';
+}
+
+function taskFor(kind: Kind, ran: string): { command: string; timeoutSeconds?: number } {
+  const mark = `echo "$TASK_ID" >> '${ran}'`;
+  switch (kind) {
+    case 'fast':
+      return { command: mark };
+    case 'slow':
+      return { command: `${mark}; sleep ${(0.5 + Math.random() * 1.5).toFixed(2)}` };
+    case 'failing':
+      return { command: `${mark}; echo boom >&2; exit 3` };
+    case 'timeout':
+      return { command: `${mark}; sleep 30`, timeoutSeconds: 1 };
+    case 'cancel':
+      return { command: `${mark}; sleep 3` };
+  }
+}
+
+async function main(): Promise<void> {
+  const baseUrl = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
+  if (!baseUrl) {
+    process.stderr.write('soak: set TEST_DATABASE_URL or DATABASE_URL to a PostgreSQL server (a fresh database is created on it)\n');
+    process.exit(2);
+  }
+  if (!(TASKS > 0 && AGENTS > 0 && KILL_EVERY_MS >= 0 && LEASE >= 3)) {
+    process.stderr.write('soak: --tasks and --agents must be positive, --kill-every >= 0, --lease >= 3\n');
+    process.exit(2);
+  }
+  const dbName = `te_soak_${randomBytes(4).toString('hex')}`;
+  await admin(baseUrl, (c) => c.query(`create database ${dbName}`));
+  const dbUrl = withDatabase(baseUrl, dbName);
+  const scratch = mkdtempSync(join(tmpdir(), 'te-soak-'));
+  const ran = join(scratch, 'ran.txt');
+  say(`soak: ${TASKS} tasks, ${AGENTS} agents, an agent killed every ${KILL_EVERY_MS} ms, LEASE_SECONDS=${LEASE}, database ${dbName}`);
+
+  const port = await freePort();
+  const server = startProcess('server', 'infra/local/server-main.ts', {
+    DATABASE_URL: dbUrl,
+    SERVER_PORT: String(port),
+    LEASE_SECONDS: String(LEASE),
+    LOG_LEVEL: 'warn',
+    DB_POOL_MAX: '20',
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (!server.alive) throw new Error(`the server exited:\n${server.output.slice(-3000)}`);
+    if (
+      (await fetch(`${base}/health`)
+        .then((r) => r.status)
+        .catch(() => 0)) === 200
+    )
+      break;
+    if (i > 600) throw new Error('the server did not start within 60 s');
+    await sleep(100);
+  }
+
+  const agents = new Map<number, Proc>();
+  const retired: Proc[] = [];
+  let generation = 0;
+  const launch = (slot: number) => {
+    generation += 1;
+    agents.set(
+      slot,
+      startProcess(`soak-${slot}-${generation}`, 'agent/main.ts', {
+        BACKEND_URL: base,
+        AGENT_ID: `soak-${slot}-${generation}`,
+        AGENT_HEALTH_PORT: '0',
+        POLL_INTERVAL: '200ms',
+        POLL_WAIT: '10s',
+        AGENT_STOP_GRACE: '2s',
+        AGENT_KILL_GRACE: '1s',
+        LOG_LEVEL: 'warn',
+      }),
+    );
+  };
+  for (let i = 0; i < AGENTS; i++) launch(i);
+
+  // Chaos: every KILL_EVERY_MS one agent dies (SIGKILL twice as often as SIGTERM) and a fresh one takes its place.
+  const kills = { SIGKILL: 0, SIGTERM: 0 };
+  let chaosOn = KILL_EVERY_MS > 0;
+  const chaos = (async () => {
+    while (chaosOn) {
+      await sleep(KILL_EVERY_MS * (0.5 + Math.random()));
+      if (!chaosOn) break;
+      const slot = Math.floor(Math.random() * AGENTS);
+      const victim = agents.get(slot);
+      if (!victim?.alive) continue;
+      const signal = Math.random() < 2 / 3 ? 'SIGKILL' : 'SIGTERM';
+      victim.child.kill(signal);
+      kills[signal] += 1;
+      retired.push(victim);
+      launch(slot);
+    }
+  })();
+
+  // The load: submitted by 16 concurrent clients while the agents work; cancels fire 0-2 s later.
+  const kindOf = new Map<string, Kind>();
+  const cancels: Promise<void>[] = [];
+  const cancelAnswers = { 200: 0, 409: 0, other: 0 };
+  const started = Date.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < TASKS) {
+        next += 1;
+        const kind = pickKind();
+        const res = await api(base, 'POST', '/tasks', taskFor(kind, ran));
+        if (res.status !== 201) throw new Error(`POST /tasks answered ${res.status}: ${JSON.stringify(res.body)}`);
+        const id = (res.body as { id: string }).id;
+        kindOf.set(id, kind);
+        if (kind === 'cancel') {
+          cancels.push(
+            sleep(Math.random() * 2000).then(async () => {
+              const c = await api(base, 'POST', `/tasks/${id}/cancel`);
+              if (c.status === 200 || c.status === 409) cancelAnswers[c.status] += 1;
+              else cancelAnswers.other += 1;
+            }),
+          );
+        }
+      }
+    }),
+  );
+  const submittedIn = (Date.now() - started) / 1000;
+  await Promise.all(cancels);
+
+  // Wait for every task to end (lost agents' tasks end a lease later).
+  let lastProgress = Date.now();
+  let lastEnded = -1;
+  for (;;) {
+    const ended = await admin(dbUrl, async (c) =>
+      Number((await c.query(`select count(*) as n from tasks where state = any($1::text[])`, [ENDED])).rows[0].n),
+    );
+    if (ended === TASKS) break;
+    if (ended !== lastEnded) {
+      lastEnded = ended;
+      lastProgress = Date.now();
+    }
+    if (Date.now() - lastProgress > 120000) {
+      say(`soak: no progress for 120 s (${ended} of ${TASKS} ended); checking what there is`);
+      break;
+    }
+    await sleep(500);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  chaosOn = false;
+  await chaos;
+
+  const rows = await admin(
+    dbUrl,
+    async (c) =>
+      (
+        await c.query<{ id: string; state: string; error: string | null; exit_code: number | null }>(
+          'select id, state, error, exit_code from tasks',
+        )
+      ).rows,
+  );
+  const runs = new Map<string, number>();
+  for (const id of readFileSync(ran, 'utf8').split('\n').filter(Boolean)) runs.set(id, (runs.get(id) ?? 0) + 1);
+
+  // Stop everything; a SIGTERMed agent must exit 0.
+  const live = [...agents.values()].filter((a) => a.alive);
+  for (const a of live) a.child.kill('SIGTERM');
+  const codes = await Promise.all(live.map((a) => a.exited));
+  server.child.kill('SIGTERM');
+  const serverCode = await server.exited;
+
+  // The invariants.
+  const failures: string[] = [];
+  const inDb = new Set(rows.map((r) => r.id));
+  const lost = [...kindOf.keys()].filter((id) => !inDb.has(id));
+  if (lost.length > 0) failures.push(`${lost.length} submitted tasks are missing from the database`);
+  const notTerminal = rows.filter((r) => !ENDED.includes(r.state));
+  if (notTerminal.length > 0) failures.push(`${notTerminal.length} tasks never ended (${JSON.stringify(notTerminal.slice(0, 3))})`);
+  const twice = [...runs].filter(([, n]) => n > 1);
+  if (twice.length > 0) failures.push(`${twice.length} tasks ran more than once (${JSON.stringify(twice.slice(0, 3))})`);
+  const succeededNotRun = rows.filter((r) => r.state === 'succeeded' && !runs.has(r.id));
+  if (succeededNotRun.length > 0) failures.push(`${succeededNotRun.length} tasks succeeded without having run`);
+  const wrong = rows.filter((r) => {
+    const kind = kindOf.get(r.id);
+    if (r.state === 'failed' && r.error === 'agent lost: lease expired') return false; // its agent was killed
+    if (r.state === 'failed' && r.error === 'agent stopped') return false; // its agent was SIGTERMed past the grace
+    if (r.state === 'canceled') return kind === 'cancel' ? false : true;
+    switch (kind) {
+      case 'fast':
+        return r.state !== 'succeeded';
+      case 'slow':
+        return r.state !== 'succeeded';
+      case 'failing':
+        return !(r.state === 'failed' && r.exit_code === 3);
+      case 'timeout':
+        return r.state !== 'timed_out';
+      case 'cancel':
+        return r.state !== 'succeeded'; // finished before the cancel came
+      default:
+        return true;
+    }
+  });
+  if (wrong.length > 0) failures.push(`${wrong.length} tasks ended in an unexpected state (${JSON.stringify(wrong.slice(0, 3))})`);
+  const everyone = [server, ...agents.values(), ...retired];
+  const fiveHundreds = everyone.reduce((n, p) => n + (p.output.match(/"status":500|answered 500/g)?.length ?? 0), 0);
+  if (fiveHundreds > 0) failures.push(`${fiveHundreds} answers with status 500`);
+  const serverErrors = server.output.match(/"level":"ERROR".*/g) ?? [];
+  if (serverErrors.length > 0)
+    failures.push(`${serverErrors.length} ERROR lines in the server log (first: ${serverErrors[0]?.slice(0, 300)})`);
+  if (codes.some((c) => c !== 0)) failures.push(`agents stopped with SIGTERM exited with ${JSON.stringify(codes)}`);
+  if (serverCode !== 0) failures.push(`the server exited with ${serverCode}`);
+
+  // The figures.
+  const table: Record<string, Record<string, number>> = {};
+  for (const r of rows) {
+    const kind = kindOf.get(r.id) ?? '?';
+    const key = r.state === 'failed' && r.error ? `failed (${r.error})` : r.state;
+    table[kind] ??= {};
+    (table[kind] as Record<string, number>)[key] = ((table[kind] as Record<string, number>)[key] ?? 0) + 1;
+  }
+  const agentLost = rows.filter((r) => r.error === 'agent lost: lease expired');
+  say(
+    `soak: ${TASKS} tasks ended in ${seconds.toFixed(1)} s: ${(TASKS / seconds).toFixed(1)} tasks/s (submitted in ${submittedIn.toFixed(1)} s)`,
+  );
+  say(`  agents killed: ${kills.SIGKILL} with SIGKILL, ${kills.SIGTERM} with SIGTERM (each replaced at once)`);
+  say(`  cancels: ${cancelAnswers[200]} accepted, ${cancelAnswers[409]} too late (already ended), ${cancelAnswers.other} other`);
+  say(
+    `  agent lost: ${agentLost.length} tasks (${agentLost.filter((r) => runs.has(r.id)).length} had started, ${agentLost.filter((r) => !runs.has(r.id)).length} had not)`,
+  );
+  for (const kind of KINDS) say(`  ${kind.padEnd(8)} ${JSON.stringify(table[kind] ?? {})}`);
+  say(`  ran twice: ${twice.length}; lost: ${lost.length}; not terminal: ${notTerminal.length}; 500 answers: ${fiveHundreds}`);
+
+  rmSync(scratch, { recursive: true, force: true });
+  if (!values.keep) await admin(baseUrl, (c) => c.query(`drop database if exists ${dbName} with (force)`));
+  if (failures.length > 0) {
+    say(`soak: FAILED\n  ${failures.join('\n  ')}`);
+    process.exit(1);
+  }
+  say('soak: every task terminal, none run twice, none lost');
+}
+
+main().catch((error) => {
+  process.stderr.write(`soak: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
