@@ -65,6 +65,13 @@ describe('parseCreateTaskRequest', () => {
     expect(() => parse(body)).toThrow(problem);
   });
 
+  it('rejects a timeoutSeconds nested 100,000 arrays deep with a ValidationError, not a stack overflow', () => {
+    const deep = `${'['.repeat(100000)}${']'.repeat(100000)}`;
+    expect(() => parse(`{"command": "true", "timeoutSeconds": ${deep}}`, { 'content-type': 'application/json' })).toThrow(
+      /timeoutSeconds must be a whole number .*\(got an array\)/,
+    );
+  });
+
   it.each([
     ['an array', '[{"command": "true"}]'],
     ['null', 'null'],

@@ -3,7 +3,16 @@ import { getTaskByIdempotencyKey, insertTask, type Task, toTask } from '../share
 import type { Deps } from '../shared/deps';
 import { ConflictError, ValidationError } from '../shared/errors';
 import { hashJson } from '../shared/hash';
-import { type Event, hasLoneSurrogate, header, parseJsonObject, rejectQuery, rejectUnknownFields, USER_BODY_LIMIT } from '../shared/http';
+import {
+  describeValue,
+  type Event,
+  hasLoneSurrogate,
+  header,
+  parseJsonObject,
+  rejectQuery,
+  rejectUnknownFields,
+  USER_BODY_LIMIT,
+} from '../shared/http';
 import type { Log } from '../shared/logger';
 
 export const COMMAND_MAX_BYTES = 64 * 1024;
@@ -20,7 +29,7 @@ function wholeNumber(body: Record<string, unknown>, name: string, def: number, m
   const v = body[name];
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ValidationError(`${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)?.slice(0, 50)}).`);
+    throw new ValidationError(`${name} must be a whole number from ${min} to ${max} (got ${describeValue(v)}).`);
   }
   return v;
 }

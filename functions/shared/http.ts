@@ -75,6 +75,18 @@ export function parseJsonObject(event: Event, limit: number, optional = false): 
   return value as Record<string, unknown>;
 }
 
+/**
+ * A short description of a JSON value for an error detail. Never serialises the whole value:
+ * a body nested 100,000 arrays deep parses fine but overflows the stack in JSON.stringify.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 50));
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return String(value).slice(0, 50);
+}
+
 /** Rejects fields other than those named, so a typo is an error and not a silent default. */
 export function rejectUnknownFields(body: Record<string, unknown>, allowed: readonly string[]): void {
   const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
