@@ -303,7 +303,7 @@ async function main(): Promise<void> {
     const kind = kindOf.get(r.id);
     if (r.state === 'failed' && r.error === 'agent lost: lease expired') return false; // its agent was killed
     if (r.state === 'failed' && r.error === 'agent stopped') return false; // its agent was SIGTERMed past the grace
-    if (r.state === 'canceled') return kind === 'cancel' ? false : true;
+    if (r.state === 'canceled') return kind !== 'cancel';
     switch (kind) {
       case 'fast':
         return r.state !== 'succeeded';

@@ -220,6 +220,40 @@ describeIf('database outages (private PostgreSQL)', () => {
     }
   });
 
+  it('leaves no LISTEN connection behind when unlisten comes while a reconnect is under way', async () => {
+    const db = openPostgres({ kind: 'postgres', connectionString: pg.url(DB) }, { poolMax: 1 });
+    const listens = () =>
+      admin(
+        pg,
+        async (c) => (await c.query("select pid from pg_stat_activity where datname = $1 and query = 'listen te_probe'", [DB])).rowCount,
+      );
+    try {
+      const unlisten = await db.listen(
+        'te_probe',
+        () => {},
+        () => {},
+      );
+      expect(await listens()).toBe(1);
+      await admin(pg, (c) =>
+        c.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query = 'listen te_probe'", [DB]),
+      );
+      // The reconnect starts 400 ms later; a frozen server holds it in the middle of connecting.
+      await new Promise((r) => setTimeout(r, 200));
+      const pids = pg.pids();
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      try {
+        await new Promise((r) => setTimeout(r, 1000));
+        await unlisten();
+      } finally {
+        for (const pid of pids) process.kill(pid, 'SIGCONT');
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await listens()).toBe(0);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('waits for the database at start-up with clear log lines, then serves', async () => {
     await pg.stop('fast');
     const port = await freePort();

@@ -90,6 +90,12 @@ export function openPostgres(config: PostgresConfig, options: PostgresOptions): 
         try {
           await c.connect();
           await c.query(`listen ${channel}`);
+          if (stopped) {
+            // unlisten ran while this attempt was connecting: nobody wants it any more.
+            c.removeAllListeners('end');
+            await c.end().catch(() => {});
+            return;
+          }
           client = c;
           if (attempt > 0) onReconnect();
         } catch (error) {
