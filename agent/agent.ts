@@ -159,6 +159,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
         outputLimitBytes: task.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT,
         killGraceMs: config.killGraceMs,
         signal: abort.signal,
+        runAs: config.runAs,
       });
       status.tasksRun += 1;
       stopHeartbeats();

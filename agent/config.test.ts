@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { AgentConfigError, loadAgentConfig, parseDuration } from './config';
+import { AgentConfigError, loadAgentConfig, parseDuration, resolveRunAs } from './config';
 
 /** The message loadAgentConfig throws for `env`, or fails the test when it accepts it. */
 function problemWith(env: Record<string, string>): string {
@@ -139,5 +139,30 @@ describe('the agent process with a bad variable', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('POLL_INTERVAL="-1"');
     expect(stderr).not.toMatch(/^\s+at /m);
+  });
+});
+
+describe('AGENT_RUN_AS', () => {
+  const passwd = 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n';
+
+  it('resolves a user name, a uid, and uid:gid through the passwd file', () => {
+    expect(resolveRunAs('nobody', passwd)).toEqual({ name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' });
+    expect(resolveRunAs('65534', passwd)).toMatchObject({ name: 'nobody', uid: 65534, gid: 65534 });
+    expect(resolveRunAs('65534:100', passwd)).toMatchObject({ uid: 65534, gid: 100 });
+    expect(resolveRunAs('4242', passwd)).toEqual({ name: '4242', uid: 4242, gid: 4242, home: '/' });
+  });
+
+  it('refuses a user that does not exist, naming the variable', () => {
+    expect(resolveRunAs('no-such-user', passwd)).toBeNull();
+    expect(() => loadAgentConfig({ AGENT_RUN_AS: 'no-such-user-here' })).toThrow(/AGENT_RUN_AS="no-such-user-here" is not a user/);
+  });
+
+  it("gives commands that user's HOME, USER and LOGNAME when the agent is root", () => {
+    if (process.getuid?.() !== 0)
+      return expect(() => loadAgentConfig({ AGENT_RUN_AS: 'nobody' })).toThrow(/needs the agent to run as root/);
+    const config = loadAgentConfig({ AGENT_RUN_AS: 'nobody', HOME: '/root', USER: 'root' });
+    expect(config.runAs).toMatchObject({ name: 'nobody' });
+    expect(config.commandEnv).toMatchObject({ USER: 'nobody', LOGNAME: 'nobody' });
+    expect(config.commandEnv.HOME).not.toBe('/root');
   });
 });

@@ -2,6 +2,7 @@
  * The agent's configuration (CONTRACT §2), read once from the environment and validated.
  * The agent ships alone: it shares no config code with the server.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 export type AgentLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -19,7 +20,32 @@ export type AgentConfig = Readonly<{
   healthPort: number;
   /** Variables passed to every command (allow-list plus TASK_ENV_* with the prefix removed). */
   commandEnv: Readonly<Record<string, string>>;
+  /** AGENT_RUN_AS: the user commands run as, apart from the agent (which must be root for it). */
+  runAs: Readonly<RunAs> | null;
 }>;
+
+export type RunAs = { name: string; uid: number; gid: number; home: string };
+
+/**
+ * Resolves AGENT_RUN_AS (a user name from /etc/passwd, or `uid[:gid]`) to ids; null if unknown.
+ * Running commands as another user keeps them from reading the agent's own environment
+ * (/proc/<agent>/environ holds AGENT_TOKEN) and files.
+ */
+export function resolveRunAs(spec: string, passwd: string): RunAs | null {
+  const numeric = /^(\d+)(?::(\d+))?$/.exec(spec);
+  for (const line of passwd.split('\n')) {
+    const [name, , uid, gid, , home] = line.split(':');
+    if (name === undefined || uid === undefined || gid === undefined) continue;
+    if (name === spec || (numeric && uid === numeric[1])) {
+      return { name, uid: Number(uid), gid: numeric?.[2] ? Number(numeric[2]) : Number(gid), home: home || '/' };
+    }
+  }
+  if (numeric?.[1]) {
+    const uid = Number(numeric[1]);
+    return { name: String(uid), uid, gid: numeric[2] ? Number(numeric[2]) : uid, home: '/' };
+  }
+  return null;
+}
 
 /** Thrown for bad variables; its message names each one. */
 export class AgentConfigError extends Error {
@@ -105,6 +131,27 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
   }
   commandEnv.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+  let runAs: RunAs | null = null;
+  const runAsSpec = get('AGENT_RUN_AS');
+  if (runAsSpec !== undefined) {
+    let passwd = '';
+    try {
+      passwd = readFileSync('/etc/passwd', 'utf8');
+    } catch {
+      // no passwd file: only numeric ids resolve
+    }
+    runAs = resolveRunAs(runAsSpec.trim(), passwd);
+    if (runAs === null)
+      problems.push(`AGENT_RUN_AS=${JSON.stringify(runAsSpec)} is not a user of this host (a name from /etc/passwd, or uid[:gid])`);
+    else if (process.getuid?.() !== 0)
+      problems.push('AGENT_RUN_AS needs the agent to run as root (it switches to that user for each command)');
+    else {
+      commandEnv.HOME = runAs.home;
+      commandEnv.USER = runAs.name;
+      commandEnv.LOGNAME = runAs.name;
+    }
+  }
+
   const config: AgentConfig = Object.freeze({
     backendUrl: backendUrl as string,
     pollIntervalMs: duration('POLL_INTERVAL', '1s', 50, 3600000),
@@ -116,6 +163,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     killGraceMs: duration('AGENT_KILL_GRACE', '5s', 0, 600000),
     healthPort: port('AGENT_HEALTH_PORT', 3000),
     commandEnv: Object.freeze(commandEnv),
+    runAs: runAs === null ? null : Object.freeze(runAs),
   });
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

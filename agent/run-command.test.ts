@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadAgentConfig } from './config';
+import { loadAgentConfig, resolveRunAs } from './config';
 import { type RunOptions, type RunResult, runCommand } from './run-command';
 
 const MiB = 1048576;
@@ -248,6 +248,37 @@ describe('runCommand', () => {
     const r = await run(`cat <<'END_OF_TEXT'\n${text}END_OF_TEXT`);
     expect(r.stdout).toBe(text);
     expect(Buffer.from(r.stdout)).toEqual(Buffer.from(text));
+  });
+});
+
+const asRoot = process.getuid?.() === 0;
+const nobody = resolveRunAs('nobody', existsSync('/etc/passwd') ? readFileSync('/etc/passwd', 'utf8') : '');
+
+describe('runCommand as another user (AGENT_RUN_AS)', () => {
+  if (!asRoot || nobody === null) {
+    it.skip(`needs root and a "nobody" user (root: ${asRoot}, nobody: ${nobody !== null})`, () => {});
+    return;
+  }
+  const runAs = { uid: nobody.uid, gid: nobody.gid };
+
+  it('runs the command with that uid and gid, in a working directory it owns', async () => {
+    const r = await run('id -u; id -g; touch made-here && echo wrote', { runAs });
+    expect(r).toMatchObject({ state: 'succeeded', stdout: `${nobody.uid}\n${nobody.gid}\nwrote\n` });
+  });
+
+  it("keeps the command from reading the agent's own environment, where AGENT_TOKEN lives", async () => {
+    const r = await run('cat /proc/$PPID/environ', { runAs });
+    expect(r.state).toBe('failed');
+    expect(r.stderr).toMatch(/Permission denied/);
+    const same = await run('cat /proc/$PPID/environ >/dev/null && echo readable');
+    expect(same.stdout).toBe('readable\n');
+  });
+
+  it('still stops the whole process group of a command running as that user', async () => {
+    const r = await run('sleep 300 & echo $!; wait', { runAs, timeoutSeconds: 1 });
+    expect(r.state).toBe('timed_out');
+    const child = Number.parseInt(r.stdout, 10);
+    await waitFor('the child to be gone', () => !isAlive(child));
   });
 });
 

@@ -3,7 +3,7 @@
  * head-and-tail, enforcing the timeout, and stopping the whole group on cancel or shutdown.
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -34,6 +34,8 @@ export type RunOptions = {
   signal?: AbortSignal;
   /** How long to wait for the pipes to close once the shell has exited. */
   drainMs?: number;
+  /** Run the command as this user (AGENT_RUN_AS; the agent must be root). */
+  runAs?: { uid: number; gid: number } | null;
 };
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -55,6 +57,7 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
   let cwd: string;
   try {
     cwd = await mkdtemp(join(tmpdir(), 'task-'));
+    if (opts.runAs) await chown(cwd, opts.runAs.uid, opts.runAs.gid);
   } catch (error) {
     return notStarted(error);
   }
@@ -81,6 +84,7 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
         env: opts.env,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
+        ...(opts.runAs ? { uid: opts.runAs.uid, gid: opts.runAs.gid } : {}),
       });
     } catch (error) {
       // Some exec failures (E2BIG: an argument over 128 KiB) and invalid arguments throw here
