@@ -1,5 +1,5 @@
 import { expireLeases } from '../functions/expire-leases/expire-leases';
-import { leasePolicy } from '../functions/shared/config';
+import { leasePolicy, loadConfig } from '../functions/shared/config';
 import { logger } from '../functions/shared/logger';
 import { eventually, movableClock } from './helpers/clock';
 import { stores } from './helpers/databases';
@@ -32,19 +32,54 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
   const get = async (id: string) => (await call(server.url, 'GET', `/tasks/${id}`)).body as T;
   const heartbeat = (t: T, agent = 'a1', token = t.leaseToken) =>
     call(server.url, 'POST', `/tasks/${t.id}/heartbeat`, { headers: agentHeaders(agent, { 'x-lease-token': token }) });
-  const expire = () => expireLeases({ db: server.db, now: clock.now, log: logger });
+  const config = loadConfig({ LEASE_SECONDS: String(LEASE) });
+  const expire = () => expireLeases({ db: server.db, now: clock.now, config, log: logger });
+  /** Moves the clock with the reaper watching (a run every 5 s of clock), as in a live server. */
+  const watch = async (seconds: number) => {
+    const ended: Awaited<ReturnType<typeof expire>> = [];
+    for (let s = 0; s < seconds; s += 5) {
+      clock.advance(Math.min(5, seconds - s));
+      ended.push(...(await expire()));
+    }
+    return ended;
+  };
   const drain = async () => {
     while ((await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('drain') })).status === 200) {}
   };
 
-  beforeEach(drain);
+  beforeEach(async () => {
+    await drain();
+    await watch(1); // the reaper has been watching
+  });
+
+  it('gives running tasks one more lease, instead of ending them, when expiry had not run for longer than the watch gap', async () => {
+    await create();
+    const t = await pick();
+    // nobody watched for 10 leases (the database or every server was down)
+    clock.advance(LEASE * 10);
+    expect(await expire()).toEqual([]);
+    expect((await get(t.id)).state).toBe('running');
+    // its agent checks in again and keeps it
+    expect((await heartbeat(t)).status).toBe(200);
+    await watch(LEASE - 5);
+    expect((await get(t.id)).state).toBe('running');
+  });
+
+  it('ends a task one lease after such a gap when its agent does not check in', async () => {
+    await create();
+    const t = await pick();
+    clock.advance(LEASE * 10);
+    await expire();
+    await watch(LEASE + 5);
+    expect(await get(t.id)).toMatchObject({ state: 'failed', error: 'agent lost: lease expired' });
+  });
 
   it('keeps a heartbeated task running past its first lease', async () => {
     await create();
     const t = await pick();
-    clock.advance(LEASE - 5);
+    await watch(LEASE - 5);
     expect((await heartbeat(t)).status).toBe(200);
-    clock.advance(LEASE - 5);
+    await watch(LEASE - 5);
     await expire();
     expect((await get(t.id)).state).toBe('running');
   });
@@ -52,11 +87,10 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
   it('ends a task failed with "agent lost: lease expired" one moment after the lease, not before', async () => {
     await create();
     const t = await pick();
-    clock.advance(LEASE - 1);
+    await watch(LEASE - 1);
     await expire();
     expect((await get(t.id)).state).toBe('running');
-    clock.advance(2);
-    const expired = await expire();
+    const expired = await watch(2);
     expect(expired.map((r) => r.id)).toContain(t.id);
     expect(await get(t.id)).toMatchObject({ state: 'failed', error: 'agent lost: lease expired' });
   });
@@ -64,7 +98,7 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
   it('answers 409 to a heartbeat and a finish after the lease expired', async () => {
     await create();
     const t = await pick();
-    clock.advance(LEASE + 1);
+    await watch(LEASE + 1);
     await expire();
     expect((await heartbeat(t)).status).toBe(409);
     const fin = await call(server.url, 'POST', `/tasks/${t.id}/finish`, {
@@ -87,7 +121,7 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
   it('queues a lost task again while attempts remain, and a new agent gets a new lease token', async () => {
     const created = await create({ command: 'true', maxAttempts: 2 });
     const first = await pick('a1');
-    clock.advance(LEASE + 1);
+    await watch(LEASE + 1);
     await expire();
     expect(await get(created.id)).toMatchObject({ state: 'queued', agentId: null, attempts: 1 });
     const second = await pick('a2');
@@ -99,7 +133,7 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
       body: { exitCode: 0, stdout: 'late', stderr: '' },
     });
     expect(late.status).toBe(409);
-    clock.advance(LEASE + 1);
+    await watch(LEASE + 1);
     await expire();
     expect(await get(created.id)).toMatchObject({ state: 'failed', error: 'agent lost: lease expired', attempts: 2 });
   });
@@ -111,7 +145,7 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
       headers: agentHeaders('a1', { 'x-lease-token': t.leaseToken }),
       body: { exitCode: 1, stdout: '', stderr: '' },
     });
-    clock.advance(LEASE * 10);
+    await watch(LEASE * 10);
     await expire();
     expect(await get(created.id)).toMatchObject({ state: 'failed', error: null, attempts: 1 });
   });
@@ -121,15 +155,13 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
     const t = await pick();
     const grace = leasePolicy({ leaseSeconds: LEASE }).deadlineGraceSeconds;
     for (let s = 0; s < 60 + grace - 10; s += 10) {
-      clock.advance(10);
+      await watch(10);
       expect((await heartbeat(t)).status).toBe(200);
     }
-    await expire();
     expect((await get(t.id)).state).toBe('running');
-    clock.advance(11);
-    expect((await heartbeat(t)).status).toBe(200);
-    await expire();
+    await watch(11);
     expect(await get(t.id)).toMatchObject({ state: 'timed_out', error: 'timed out after 60s (the agent did not report in time)' });
+    expect((await heartbeat(t)).status).toBe(409);
   });
 
   it('cancels a queued task at once', async () => {
@@ -175,14 +207,12 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
     await create();
     const t = await pick();
     await call(server.url, 'POST', `/tasks/${t.id}/cancel`);
-    clock.advance(LEASE - 10);
+    await watch(LEASE - 10);
     expect((await heartbeat(t)).status).toBe(200);
-    await expire();
     expect((await get(t.id)).state).toBe('running');
-    clock.advance(11);
-    expect((await heartbeat(t)).status).toBe(200);
-    await expire();
+    await watch(11);
     expect(await get(t.id)).toMatchObject({ state: 'canceled', error: 'canceled by user' });
+    expect((await heartbeat(t)).status).toBe(409);
   });
 
   it('answers 409 to a cancel of an ended task and 404 to an unknown one', async () => {

@@ -37,18 +37,26 @@ export type LeasePolicy = Readonly<{
   cancelGraceSeconds: number;
   /** how often the local server's reaper looks for expired leases */
   reaperIntervalMs: number;
+  /**
+   * a longer pause between two expiry runs means nobody watched (database or servers down):
+   * running tasks then get one more lease instead of being ended "agent lost"
+   */
+  watchGapSeconds: number;
 }>;
 
 /** The lease timings for a configuration. */
-export function leasePolicy(config: Pick<ServerConfig, 'leaseSeconds'>): LeasePolicy {
+export function leasePolicy(config: Pick<ServerConfig, 'leaseSeconds'> & Partial<Pick<ServerConfig, 'lambda'>>): LeasePolicy {
   const lease = config.leaseSeconds;
+  const reaperIntervalMs = Math.max(1000, Math.min(5000, Math.floor((lease * 1000) / 6)));
   return Object.freeze({
     leaseSeconds: lease,
     heartbeatSeconds: Math.max(1, Math.min(3, Math.floor(lease / 3))),
     // room for the agent's own kill (SIGTERM, AGENT_KILL_GRACE 5 s, SIGKILL) and its report
     deadlineGraceSeconds: lease + 15,
     cancelGraceSeconds: lease,
-    reaperIntervalMs: Math.max(1000, Math.min(5000, Math.floor((lease * 1000) / 6))),
+    reaperIntervalMs,
+    // On Lambda expiry runs every minute (schedule) or on picks; locally every reaperIntervalMs.
+    watchGapSeconds: config.lambda ? 150 : Math.max(10, (3 * reaperIntervalMs) / 1000),
   });
 }
 

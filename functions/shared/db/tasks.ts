@@ -315,3 +315,27 @@ export async function expireLeases(q: Queryable, now: Date, limit = 1000): Promi
     [now, limit],
   );
 }
+
+/** Records a lease-expiry run at `now`; returns when the previous one was (null: never). */
+export async function recordReaperRun(q: Queryable, now: Date): Promise<Date | null> {
+  const rows = await q.query<{ previous: Date | null }>(
+    `with prev as (select last_run_at from reaper_runs where id = 1)
+     insert into reaper_runs (id, last_run_at) values (1, $1::timestamptz)
+     on conflict (id) do update set last_run_at = greatest(reaper_runs.last_run_at, excluded.last_run_at)
+     returning (select last_run_at from prev) as previous`,
+    [now],
+  );
+  return rows[0]?.previous ?? null;
+}
+
+/** Gives every running task a lease of `leaseSeconds` from now, at least; returns how many. */
+export async function extendRunningLeases(q: Queryable, now: Date, leaseSeconds: number): Promise<number> {
+  const rows = await q.query(
+    `update tasks
+        set lease_expires_at = greatest(lease_expires_at, $1::timestamptz + make_interval(secs => $2::int))
+      where state = 'running'
+      returning id`,
+    [now, leaseSeconds],
+  );
+  return rows.length;
+}
