@@ -67,8 +67,7 @@ describe.each(stores)('long-poll pick on $name', (store) => {
     await new Promise((r) => setTimeout(r, 300));
     expect(held.filter((h) => h.done)).toHaveLength(1);
     const winner = held.find((h) => h.done) as Pending;
-    expect(winner.reply?.status).toBe(200);
-    expect((winner.reply?.body as { id: string }).id).toBe((first.body as { id: string }).id);
+    expect(winner.reply).toMatchObject({ status: 200, body: { id: (first.body as { id: string }).id } });
 
     await call(server.url, 'POST', '/tasks', { body: { command: 'echo two' } });
     await call(server.url, 'POST', '/tasks', { body: { command: 'echo three' } });

@@ -66,7 +66,6 @@ export const postgresStore: Store | null = process.env.TEST_DATABASE_URL
 
 if (postgresStore === null && !process.env.TEST_STORES_NOTICE_SHOWN) {
   process.env.TEST_STORES_NOTICE_SHOWN = '1';
-  // biome-ignore lint/suspicious/noConsole: the skip reason must be visible in the test output
   console.warn('TEST_DATABASE_URL is not set: tests against real PostgreSQL are skipped (PGlite tests still run).');
 }
 
