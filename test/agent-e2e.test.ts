@@ -4,7 +4,6 @@
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -12,6 +11,7 @@ import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
 import { type RunningServer, startServer } from '../infra/local/server';
 import { stores } from './helpers/databases';
+import { freePort } from './helpers/net';
 import { call, startTestServer, type TestServer } from './helpers/server';
 
 const ROOT = join(__dirname, '..');
@@ -108,18 +108,6 @@ async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs =
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** A TCP port that was free a moment ago (for a server or agent started later). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 async function submit(base: string, command: string, timeoutSeconds?: number): Promise<Task> {

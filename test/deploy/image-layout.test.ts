@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../helpers/net';
 import { createFreshDatabase, type FreshDatabase, noTestDatabase, ROOT, readYaml } from './helpers';
 
 const run = promisify(execFile);
@@ -33,18 +33,6 @@ beforeAll(async () => {
 afterAll(() => {
   rmSync(APP, { recursive: true, force: true });
 });
-
-/** A free TCP port on loopback. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs a compose healthcheck (["CMD", ...argv]) with its port swapped for the test's. */
 async function healthcheck(service: string, from: number, to: number): Promise<number> {

@@ -12,7 +12,8 @@ import { openPostgres } from '../../functions/shared/db/postgres';
 import { coerceDbError, UnavailableError } from '../../functions/shared/errors';
 import { type RunningServer, startServer } from '../../infra/local/server';
 import { eventually } from '../helpers/clock';
-import { freePort, type PrivatePostgres, privatePostgresUnavailable, startPrivatePostgres } from '../helpers/private-postgres';
+import { freePort } from '../helpers/net';
+import { type PrivatePostgres, privatePostgresUnavailable, startPrivatePostgres } from '../helpers/private-postgres';
 import { agentHeaders, call, type Reply } from '../helpers/server';
 
 const ROOT = join(__dirname, '..', '..');

@@ -7,7 +7,7 @@ import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_proces
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { freePort } from '../helpers/private-postgres';
+import { freePort } from '../helpers/net';
 import { call } from '../helpers/server';
 
 const ROOT = join(__dirname, '..', '..');
