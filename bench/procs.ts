@@ -1,0 +1,252 @@
+/**
+ * Child processes for the benchmark and what /proc says about them: RSS, CPU ticks, whether a
+ * process holds a connection to a port. Every process started here is tracked so that the
+ * benchmark can stop it on success, on failure and on Ctrl-C.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+export type Proc = {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  /** resolves with the exit code (or the signal name) once the process is gone */
+  exited: Promise<number | string>;
+  logPath: string;
+};
+
+const live = new Set<Proc>();
+
+/**
+ * Starts `node <args>` in `cwd` with exactly `env`; stdout and stderr go to `logPath`.
+ * `onStdoutLine` also sees each stdout line (the server announces its URL there).
+ */
+export function spawnNode(
+  name: string,
+  args: string[],
+  opts: { cwd: string; env: Record<string, string>; logPath: string; onStdoutLine?: (line: string) => void },
+): Proc {
+  const log = createWriteStream(opts.logPath, { flags: 'a' });
+  const child = spawn(process.execPath, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not start ${name}`);
+  let buffered = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    log.write(chunk);
+    if (!opts.onStdoutLine) return;
+    buffered += chunk.toString('utf8');
+    let nl = buffered.indexOf('\n');
+    while (nl >= 0) {
+      opts.onStdoutLine(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+      nl = buffered.indexOf('\n');
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
+  const proc: Proc = {
+    name,
+    pid: child.pid,
+    child,
+    logPath: opts.logPath,
+    exited: new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        live.delete(proc);
+        log.end();
+        resolve(code ?? signal ?? 'unknown');
+      });
+    }),
+  };
+  live.add(proc);
+  return proc;
+}
+
+/** Sends `signal`, waits up to graceMs for the exit, then SIGKILLs. */
+export async function stopProc(p: Proc, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10000): Promise<number | string> {
+  if (!live.has(p)) return p.exited;
+  p.child.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  const killed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      p.child.kill('SIGKILL');
+      resolve();
+    }, graceMs);
+  });
+  await Promise.race([p.exited, killed]);
+  clearTimeout(timer);
+  return p.exited;
+}
+
+/** Stops every process still running (cleanup path). */
+export async function stopAllProcs(graceMs = 5000): Promise<void> {
+  await Promise.all([...live].map((p) => stopProc(p, 'SIGTERM', graceMs)));
+}
+
+/** SIGKILLs every process still running, at once (second Ctrl-C). */
+export function killAllProcs(): void {
+  for (const p of live) p.child.kill('SIGKILL');
+}
+
+export function isLive(p: Proc): boolean {
+  return live.has(p);
+}
+
+/** A field of /proc/<pid>/status in kB (VmRSS, VmHWM), or null when the process is gone. */
+export function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+let clockTicks: number | undefined;
+/** Clock ticks per second of /proc/<pid>/stat times. */
+export function clkTck(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** User and system CPU time of a process and its waited-for children, in seconds (zero when it is gone). */
+export function cpuTimes(pid: number): { user: number; sys: number } {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return { user: 0, sys: 0 };
+  }
+  // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After the name, field 3 (state) is index 0; utime, stime are fields 14, 15, and the
+  // waited-for children's (cutime, cstime: the agents' shells) 16, 17.
+  const f = (i: number) => Number(fields[i]) / clkTck();
+  return { user: f(11) + f(13), sys: f(12) + f(14) };
+}
+
+/** CPU seconds of a process (and its waited-for children). */
+export function cpuSeconds(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
+}
+
+export type CpuShare = { user: number; sys: number };
+
+/** Busy CPU seconds of the whole machine (all cores, everything but idle and iowait), from /proc/stat. */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] as string;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0); // user nice system idle iowait irq softirq steal
+  return (total - (v[3] ?? 0) - (v[4] ?? 0)) / clkTck();
+}
+
+/** The pids of a group: fixed, or looked up again at the end (PostgreSQL opens backends as it goes). */
+export type PidSource = number[] | (() => Promise<number[]>);
+
+/**
+ * Starts counting the CPU of groups of processes (and of this process); stop() gives each
+ * group's user and system time as a percentage of one core over the elapsed wall time.
+ * Processes that appear in a group during the phase count from zero.
+ */
+export async function cpuMeter(
+  groups: Record<string, PidSource>,
+): Promise<{ stop(): Promise<{ wallS: number; shares: Record<string, CpuShare> }> }> {
+  const pidsOf = async (src: PidSource) => (typeof src === 'function' ? src() : src);
+  const before = new Map<string, Map<number, { user: number; sys: number }>>();
+  for (const [k, src] of Object.entries(groups)) before.set(k, new Map((await pidsOf(src)).map((pid) => [pid, cpuTimes(pid)])));
+  const t0 = performance.now();
+  const self0 = process.cpuUsage();
+  const machine0 = machineBusySeconds();
+  return {
+    async stop() {
+      const wallS = (performance.now() - t0) / 1000;
+      const self = process.cpuUsage(self0);
+      const machine = machineBusySeconds() - machine0;
+      const shares: Record<string, CpuShare> = {};
+      for (const [k, src] of Object.entries(groups)) {
+        const start = before.get(k) as Map<number, { user: number; sys: number }>;
+        let user = 0;
+        let sys = 0;
+        for (const pid of new Set([...start.keys(), ...(await pidsOf(src))])) {
+          const a = start.get(pid) ?? { user: 0, sys: 0 };
+          const b = cpuTimes(pid);
+          if (b.user === 0 && b.sys === 0) continue; // gone
+          user += Math.max(0, b.user - a.user);
+          sys += Math.max(0, b.sys - a.sys);
+        }
+        shares[k] = { user: (user / wallS) * 100, sys: (sys / wallS) * 100 };
+      }
+      shares.bench = { user: (self.user / 1e6 / wallS) * 100, sys: (self.system / 1e6 / wallS) * 100 };
+      // Everything else the machine ran meanwhile (other users' work: the noise in the figures).
+      const ours = Object.values(shares).reduce((a, v) => a + v.user + v.sys, 0);
+      shares['everything else'] = { user: Math.max(0, (machine / wallS) * 100 - ours), sys: 0 };
+      return { wallS, shares };
+    },
+  };
+}
+
+/** Inodes of established IPv4/IPv6 TCP connections whose remote port is `port`. */
+function socketsToPort(port: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      const remote = cols[2];
+      if (!remote || cols[3] !== '01') continue;
+      if (Number.parseInt(remote.slice(remote.lastIndexOf(':') + 1), 16) === port && cols[9]) inodes.add(cols[9]);
+    }
+  }
+  return inodes;
+}
+
+/** Whether each pid holds an established connection to `port` (an agent with a pick in flight). */
+export function connectedTo(pids: number[], port: number): boolean[] {
+  const inodes = socketsToPort(port);
+  return pids.map((pid) => {
+    try {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        let target: string;
+        try {
+          target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          continue;
+        }
+        const m = /^socket:\[(\d+)\]$/.exec(target);
+        if (m?.[1] && inodes.has(m[1])) return true;
+      }
+    } catch {
+      // the process is gone
+    }
+    return false;
+  });
+}
+
+/** Samples VmRSS of some processes every `everyMs` and keeps each one's peak. */
+export function rssSampler(pids: number[], everyMs = 200): { stop(): number[] } {
+  const peaks = pids.map(() => 0);
+  const sample = () => {
+    pids.forEach((pid, i) => {
+      const kb = statusKb(pid, 'VmRSS');
+      if (kb !== null && kb > (peaks[i] as number)) peaks[i] = kb;
+    });
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peaks;
+    },
+  };
+}
