@@ -1,6 +1,6 @@
 import { expireLeases } from '../functions/expire-leases/expire-leases';
 import { leasePolicy, loadConfig } from '../functions/shared/config';
-import { logger } from '../functions/shared/logger';
+import { requestLog } from '../functions/shared/logger';
 import { eventually, movableClock } from './helpers/clock';
 import { stores } from './helpers/databases';
 import { agentHeaders, call, startTestServer, type TestServer } from './helpers/server';
@@ -33,7 +33,7 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
   const heartbeat = (t: T, agent = 'a1', token = t.leaseToken) =>
     call(server.url, 'POST', `/tasks/${t.id}/heartbeat`, { headers: agentHeaders(agent, { 'x-lease-token': token }) });
   const config = loadConfig({ LEASE_SECONDS: String(LEASE) });
-  const expire = () => expireLeases({ db: server.db, now: clock.now, config, log: logger });
+  const expire = () => expireLeases({ db: server.db, now: clock.now, config, log: requestLog({ test: 'leases' }) });
   /** Moves the clock with the reaper watching (a run every 5 s of clock), as in a live server. */
   const watch = async (seconds: number) => {
     const ended: Awaited<ReturnType<typeof expire>> = [];

@@ -8,20 +8,18 @@ import { type Audience, authorize } from './auth';
 import { type Deps, getDeps } from './deps';
 import { coerceDbError, HttpError, toProblem } from './errors';
 import type { Event, Result } from './http';
-import { type Log, logger } from './logger';
+import { type Log, logger, requestLog } from './logger';
 
 export type HandlerContext = Context & { log?: Log };
 export type Handler = (event: Event, context: Context) => Promise<Result>;
 export type Core = (event: Event, env: { deps: Deps; log: Log; context: Context }) => Promise<Result>;
 
-/** Creates a child logger per request with the request id and route in every line. */
+/** Gives each request a log with its request id and handler name in every line. */
 function requestLogger(name: string): MiddlewareObj<Event, Result, Error, HandlerContext> {
   return {
     before: (request) => {
       const requestId = request.event?.requestContext?.requestId ?? request.context?.awsRequestId;
-      request.context.log = logger.createChild({
-        persistentKeys: { handler: name, requestId },
-      });
+      request.context.log = requestLog({ handler: name, requestId });
     },
   };
 }
@@ -52,7 +50,7 @@ export function createHandler(name: string, audience: Audience, core: Core): Han
     .handler(async (event, context) => {
       const deps = await getDeps();
       authorize(audience, event, deps.config);
-      return core(event, { deps, log: context.log ?? logger, context });
+      return core(event, { deps, log: context.log ?? requestLog({ handler: name }), context });
     });
   return wrapped as unknown as Handler;
 }

@@ -238,7 +238,8 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
           // Tells a held pick that its agent hung up, so it claims no task for nobody (API
           // Gateway gives Lambda no such signal).
           const clientGone = new AbortController();
-          res.once('close', () => clientGone.abort());
+          // (a close after the answer went out is not a hang-up; aborting costs a DOMException)
+          res.once('close', () => res.writableFinished || clientGone.abort());
           const context = Object.assign(lambdaContext(route, event.requestContext.requestId), { clientGone: clientGone.signal });
           const result = await route.handler(event, context);
           sendResult(res, result);

@@ -9,7 +9,7 @@ import type { ServerConfig } from '../../functions/shared/config';
 import type { Db } from '../../functions/shared/db/db';
 import { migrate } from '../../functions/shared/db/migrate';
 import { buildDeps, openDb, setDeps } from '../../functions/shared/deps';
-import { logger, setLogLevel } from '../../functions/shared/logger';
+import { logger, requestLog, setLogLevel } from '../../functions/shared/logger';
 import { answerClientErrors, createApp } from './app';
 
 export type RunningServer = {
@@ -61,7 +61,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   setDeps(deps);
   // The reaper: running tasks whose agent went silent, or whose deadline passed, end without
   // anyone calling an endpoint. A failed round (database down) is retried on the next tick.
-  const reaperLog = logger.createChild({ persistentKeys: { handler: 'reaper' } });
+  const reaperLog = requestLog({ handler: 'reaper' });
   const reaper = setInterval(() => {
     expireLeases({ ...deps, log: reaperLog }).catch((error) => reaperLog.warn('lease expiry failed', { error: (error as Error).message }));
   }, reaperIntervalMs(deps));

@@ -5,7 +5,12 @@
 
 /** Anything that runs one parameterised statement and returns its rows. */
 export type Queryable = {
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  /**
+   * `name` makes it a prepared statement on PostgreSQL (parsed and planned once per
+   * connection): worth it on the hot path, where it raised claim+finish throughput by 35-60 %
+   * in the bench. PGlite ignores it.
+   */
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[], name?: string): Promise<R[]>;
 };
 
 export type Db = Queryable & {

@@ -32,8 +32,9 @@ export function openPostgres(config: PostgresConfig, options: PostgresOptions): 
   const pool = new Pool(poolConfig);
   pool.on('error', (error) => options.onIdleError?.(error));
 
-  const query = async <R>(text: string, params?: readonly unknown[]): Promise<R[]> => {
-    const result = await pool.query(text, params as unknown[] | undefined);
+  const query = async <R>(text: string, params?: readonly unknown[], name?: string): Promise<R[]> => {
+    const values = params as unknown[] | undefined;
+    const result = name === undefined ? await pool.query(text, values) : await pool.query({ name, text, values });
     return result.rows as R[];
   };
 

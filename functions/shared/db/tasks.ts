@@ -110,6 +110,7 @@ export async function insertTask(q: Queryable, t: NewTask): Promise<TaskRow | nu
        returning *)
      select inserted.*, pg_notify('${QUEUED_CHANNEL}', '') is null as notified from inserted`,
     [t.id, t.command, t.timeoutSeconds, t.maxAttempts, t.idempotencyKey, t.requestHash, t.now],
+    'te_insert_task',
   );
   return rows[0] ?? null;
 }
@@ -122,7 +123,7 @@ export async function getTaskByIdempotencyKey(q: Queryable, key: string): Promis
 
 /** One task by id, with its output. */
 export async function getTask(q: Queryable, id: string): Promise<TaskRow | null> {
-  const rows = await q.query<TaskRow>('select * from tasks where id = $1::uuid', [id]);
+  const rows = await q.query<TaskRow>('select * from tasks where id = $1::uuid', [id], 'te_get_task');
   return rows[0] ?? null;
 }
 
@@ -184,6 +185,7 @@ export async function pickNextTask(q: Queryable, p: PickRequest): Promise<TaskRo
          for update skip locked)
       returning t.*`,
     [p.agentId, p.leaseToken, p.leaseSeconds, p.now, p.deadlineGraceSeconds],
+    'te_pick_next_task',
   );
   return rows[0] ?? null;
 }
@@ -229,6 +231,7 @@ export async function finishTask(q: Queryable, f: FinishRequest): Promise<TaskRo
         and ($3::uuid is null or lease_token = $3::uuid)
       returning *`,
     [f.id, f.agentId, f.leaseToken, f.state, f.exitCode, f.stdout, f.stderr, f.outputTruncated, f.error, f.finishHash, f.now],
+    'te_finish_task',
   );
   return rows[0] ?? null;
 }
@@ -246,6 +249,7 @@ export async function heartbeatTask(q: Queryable, h: HeartbeatRequest): Promise<
         and ($3::uuid is null or lease_token = $3::uuid)
       returning *`,
     [h.id, h.agentId, h.leaseToken, h.now, h.leaseSeconds],
+    'te_heartbeat_task',
   );
   return rows[0] ?? null;
 }
