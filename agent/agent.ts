@@ -120,20 +120,26 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
   function startHeartbeats(task: PickedTask, abort: AbortController): () => void {
     const everyMs = (task.heartbeatIntervalSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000;
     let inFlight = false;
+    let stopped = false;
+    // Only this task's own command is ever stopped from here: a heartbeat still in flight when
+    // its task ended may answer 409 after the next task has started (the soak caught that).
+    const stopThisTask = (reason: StopReason) => {
+      if (!stopped && !abort.signal.aborted) abort.abort(reason);
+    };
     const timer = setInterval(async () => {
-      if (inFlight || abort.signal.aborted) return;
+      if (inFlight || stopped || abort.signal.aborted) return;
       inFlight = true;
       try {
         const answer = await deps.api.heartbeat(task, hardStop.signal);
         contact();
-        if (answer.cancelRequested) {
+        if (answer.cancelRequested && !stopped) {
           deps.log.info('cancel requested; stopping the command', { taskId: task.id });
-          stopCommand({ state: 'canceled', error: 'canceled by user' });
+          stopThisTask({ state: 'canceled', error: 'canceled by user' });
         }
       } catch (error) {
         if (error instanceof ApiError && error.status === 409) {
-          deps.log.warn('task is no longer ours; stopping the command', { taskId: task.id, error: error.message });
-          stopCommand({ state: 'failed', error: 'agent lost the task: lease no longer valid' });
+          if (!stopped) deps.log.warn('task is no longer ours; stopping the command', { taskId: task.id, error: error.message });
+          stopThisTask({ state: 'failed', error: 'agent lost the task: lease no longer valid' });
         } else if (!(error instanceof ApiError && !error.retryable)) {
           lost(error);
         }
@@ -141,7 +147,10 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
         inFlight = false;
       }
     }, everyMs);
-    return () => clearInterval(timer);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
   }
 
   async function execute(task: PickedTask): Promise<void> {
