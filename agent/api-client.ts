@@ -2,18 +2,14 @@
  * The agent's only link to the server: HTTP with keep-alive (Node's fetch pools connections).
  * Network failures and 5xx are `retryable`; other answers are final.
  */
+import { HEADERS, pathFor, ROUTES } from '../contract/http';
+import type { FinishBody, HeartbeatAnswer, PickedTask as PickAnswer } from '../contract/task';
 import type { AgentConfig } from './config';
 import type { RunResult } from './run-command';
 
-/** A task as the pick endpoint hands it over. */
-export type PickedTask = {
-  id: string;
-  command: string;
-  timeoutSeconds: number;
-  leaseToken: string;
-  outputLimitBytes?: number;
-  heartbeatIntervalSeconds?: number;
-};
+/** What the agent relies on of a pick answer (the rest of the task it does not need). */
+export type PickedTask = Pick<PickAnswer, 'id' | 'command' | 'timeoutSeconds' | 'leaseToken'> &
+  Partial<Pick<PickAnswer, 'outputLimitBytes' | 'heartbeatIntervalSeconds'>>;
 
 /** An answer the agent did not want, or no answer at all (status 0). */
 export class ApiError extends Error {
@@ -34,7 +30,7 @@ export class ApiError extends Error {
 export type ApiClient = {
   pick(waitSeconds: number, signal?: AbortSignal): Promise<PickedTask | null>;
   /** Extends the lease; tells whether a cancel was requested. A 409 means: stop the command. */
-  heartbeat(task: PickedTask, signal?: AbortSignal): Promise<{ cancelRequested: boolean }>;
+  heartbeat(task: PickedTask, signal?: AbortSignal): Promise<Pick<HeartbeatAnswer, 'cancelRequested'>>;
   finish(task: PickedTask, result: RunResult, signal?: AbortSignal): Promise<void>;
 };
 
@@ -50,7 +46,7 @@ async function problemDetail(res: Response): Promise<string> {
 
 /** Creates the client for one server. */
 export function createApiClient(config: Pick<AgentConfig, 'backendUrl' | 'agentToken' | 'agentId'>): ApiClient {
-  const headers: Record<string, string> = { 'x-agent-id': config.agentId };
+  const headers: Record<string, string> = { [HEADERS.agentId]: config.agentId };
   if (config.agentToken) headers.authorization = `Bearer ${config.agentToken}`;
 
   const request = async (path: string, init: RequestInit & { timeoutMs: number }, signal?: AbortSignal) => {
@@ -70,35 +66,36 @@ export function createApiClient(config: Pick<AgentConfig, 'backendUrl' | 'agentT
   return {
     async pick(waitSeconds, signal) {
       const query = waitSeconds > 0 ? `?wait=${waitSeconds}` : '';
-      const res = await request(`/tasks/pick${query}`, { method: 'GET', timeoutMs: (waitSeconds + 15) * 1000 }, signal);
+      const res = await request(`${ROUTES.pick}${query}`, { method: 'GET', timeoutMs: (waitSeconds + 15) * 1000 }, signal);
       if (res.status === 204) return null;
       if (res.status !== 200) throw new ApiError(res.status, `pick answered ${res.status}: ${await problemDetail(res)}`);
       return (await res.json()) as PickedTask;
     },
     async heartbeat(task, signal) {
       const res = await request(
-        `/tasks/${task.id}/heartbeat`,
-        { method: 'POST', headers: { 'x-lease-token': task.leaseToken }, timeoutMs: 10000 },
+        pathFor(ROUTES.heartbeat, task.id),
+        { method: 'POST', headers: { [HEADERS.leaseToken]: task.leaseToken }, timeoutMs: 10000 },
         signal,
       );
       if (res.status !== 200) throw new ApiError(res.status, `heartbeat answered ${res.status}: ${await problemDetail(res)}`);
-      return (await res.json()) as { cancelRequested: boolean };
+      return (await res.json()) as HeartbeatAnswer;
     },
     async finish(task, result, signal) {
-      const body = JSON.stringify({
+      const finish: FinishBody = {
         exitCode: result.exitCode,
         stdout: result.stdout,
         stderr: result.stderr,
         outputTruncated: result.outputTruncated,
         state: result.state,
         error: result.error,
-      });
+      };
+      const body = JSON.stringify(finish);
       const res = await request(
-        `/tasks/${task.id}/finish`,
+        pathFor(ROUTES.finish, task.id),
         {
           method: 'POST',
           body,
-          headers: { 'content-type': 'application/json', 'x-lease-token': task.leaseToken },
+          headers: { 'content-type': 'application/json', [HEADERS.leaseToken]: task.leaseToken },
           timeoutMs: 60000,
         },
         signal,

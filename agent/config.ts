@@ -1,5 +1,5 @@
 /**
- * The agent's configuration (CONTRACT §2), read once from the environment and validated.
+ * The agent's configuration (docs/configuration.md), read once from the environment and validated.
  * The agent ships alone: it shares no config code with the server.
  */
 import { readFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AgentStatus } from './agent';
 
-/** Serves GET /healthz with the agent's status (CONTRACT §7); resolves once listening. */
+/** Serves GET /healthz with the agent's status (docs/api.md, "The agent"); resolves once listening. */
 export function serveHealth(port: number, agentId: string, status: () => AgentStatus): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/')) {

@@ -1,10 +1,10 @@
 /** `npm run agent`: one executor agent against BACKEND_URL (or BACKEND_API_HOST/PORT). */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { onSignals } from '../contract/signals';
 import { createAgent, sleep } from './agent';
 import { createApiClient } from './api-client';
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from './config';
 import { serveHealth } from './health';
-import { onSignals } from './signals';
 
 async function main(): Promise<void> {
   let config: AgentConfig;

@@ -7,12 +7,11 @@ import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { OutputCapture } from '../functions/shared/output-limit';
-
-export type FinishState = 'succeeded' | 'failed' | 'timed_out' | 'canceled';
+import { OutputCapture } from '../contract/output-limit';
+import type { TerminalState } from '../contract/task';
 
 export type RunResult = {
-  state: FinishState;
+  state: TerminalState;
   exitCode: number | null;
   stdout: string;
   stderr: string;
@@ -21,7 +20,7 @@ export type RunResult = {
 };
 
 /** Why a running command is being stopped early; becomes the task's state and error. */
-export type StopReason = { state: FinishState; error: string };
+export type StopReason = { state: TerminalState; error: string };
 
 export type RunOptions = {
   command: string;

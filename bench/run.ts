@@ -23,7 +23,7 @@ import { build } from 'esbuild';
 import { Client as PgClient, Pool } from 'pg';
 import type { Db, Queryable } from '../functions/shared/db/db';
 import { migrate } from '../functions/shared/db/migrate';
-import { finishTask, insertTask, listTasks, pickNextTask } from '../functions/shared/db/tasks';
+import { claimNextQueuedTask, endRunningTask, insertTask, selectTaskPage } from '../functions/shared/db/tasks';
 import { Client, concurrently, ms, num, percentile, sleep, until } from './http';
 import {
   type CpuShare,
@@ -521,7 +521,7 @@ async function floor(direct: Direct, n: number): Promise<{ insertRate: number; c
     Array.from({ length: CLIENTS }, async (_, w) => {
       const agentId = `bench-floor-${w}`;
       for (;;) {
-        const row = await pickNextTask(direct.q, {
+        const row = await claimNextQueuedTask(direct.q, {
           agentId,
           leaseToken: randomUUID(),
           leaseSeconds: 30,
@@ -529,7 +529,7 @@ async function floor(direct: Direct, n: number): Promise<{ insertRate: number; c
           now: new Date(),
         });
         if (row === null) return;
-        const done = await finishTask(direct.q, {
+        const done = await endRunningTask(direct.q, {
           id: row.id,
           agentId,
           leaseToken: row.lease_token,
@@ -560,9 +560,9 @@ async function floor(direct: Direct, n: number): Promise<{ insertRate: number; c
 async function sqlLatency(direct: Direct): Promise<{ pick: number; list: number } | null> {
   if (direct.timeSql === null) return null;
   const pick = await captureSql((q) =>
-    pickNextTask(q, { agentId: 'bench-sql', leaseToken: randomUUID(), leaseSeconds: 30, deadlineGraceSeconds: 30, now: new Date() }),
+    claimNextQueuedTask(q, { agentId: 'bench-sql', leaseToken: randomUUID(), leaseSeconds: 30, deadlineGraceSeconds: 30, now: new Date() }),
   );
-  const list = await captureSql((q) => listTasks(q, { states: null, beforeSeq: null, limit: 100 }));
+  const list = await captureSql((q) => selectTaskPage(q, { states: null, beforeSeq: null, limit: 100 }));
   const p = await direct.timeSql(pick, SIZES.latency + LATENCY_WARM, true);
   await direct.run(
     `update tasks set state = 'succeeded', exit_code = 0, stdout = '', stderr = '', finished_at = now(), lease_expires_at = null, deadline_at = null
@@ -610,11 +610,17 @@ async function insertBacklog(direct: Direct): Promise<{ ms: number; plans: strin
   const plans: string[] = [];
   if (VERBOSE) {
     const pick = await captureSql((q) =>
-      pickNextTask(q, { agentId: 'bench-explain', leaseToken: randomUUID(), leaseSeconds: 30, deadlineGraceSeconds: 30, now: new Date() }),
+      claimNextQueuedTask(q, {
+        agentId: 'bench-explain',
+        leaseToken: randomUUID(),
+        leaseSeconds: 30,
+        deadlineGraceSeconds: 30,
+        now: new Date(),
+      }),
     );
-    const list = await captureSql((q) => listTasks(q, { states: null, beforeSeq: null, limit: 100 }));
-    plans.push(`pick (pickNextTask), EXPLAIN ANALYZE, rolled back:\n${await direct.explain(pick)}`);
-    plans.push(`GET /tasks first page (listTasks, limit 100):\n${await direct.explain(list)}`);
+    const list = await captureSql((q) => selectTaskPage(q, { states: null, beforeSeq: null, limit: 100 }));
+    plans.push(`pick (claimNextQueuedTask), EXPLAIN ANALYZE, rolled back:\n${await direct.explain(pick)}`);
+    plans.push(`GET /tasks first page (selectTaskPage, limit 100):\n${await direct.explain(list)}`);
   }
   return { ms: insertMs, plans, vacuum };
 }

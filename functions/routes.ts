@@ -1,18 +1,18 @@
 /**
- * The one route table: method, path (API Gateway syntax), handler and its source folder.
- * The Express adapter mounts it, template.yaml and openapi.yaml are tested against it.
+ * The one route table: method, path (API Gateway syntax), the handler's builder and its source
+ * folder. The Express adapter mounts it, template.yaml and openapi.yaml are tested against it.
  */
-import { handler as cancelTask } from './cancel-task/handler';
-import { handler as createTask } from './create-task/handler';
-import { handler as finishTask } from './finish-task/handler';
-import { handler as getTask } from './get-task/handler';
-import { handler as health } from './health/handler';
-import { handler as heartbeatTask } from './heartbeat-task/handler';
-import { handler as listTasks } from './list-tasks/handler';
-import { handler as pickTask } from './pick-task/handler';
-import { handler as root } from './root/handler';
-import { AGENT_BODY_LIMIT, USER_BODY_LIMIT } from './shared/http';
-import type { Handler } from './shared/middleware';
+import { AGENT_BODY_LIMIT, ROUTES, USER_BODY_LIMIT } from '../contract/http';
+import * as cancelTask from './cancel-task/handler';
+import * as createTask from './create-task/handler';
+import * as finishTask from './finish-task/handler';
+import * as getTask from './get-task/handler';
+import * as health from './health/handler';
+import * as heartbeatTask from './heartbeat-task/handler';
+import * as listTasks from './list-tasks/handler';
+import * as pickTask from './pick-task/handler';
+import * as root from './root/handler';
+import type { BuildHandler } from './shared/middleware';
 
 export type Route = {
   method: 'GET' | 'POST';
@@ -20,21 +20,22 @@ export type Route = {
   path: string;
   /** the handler's folder under functions/ (also its SAM function's entry point) */
   dir: string;
-  handler: Handler;
+  /** builds the handler for a set of deps (the Lambda entry point exports it built from its environment) */
+  build: BuildHandler;
   /** the largest body the handler accepts (it checks itself; the local adapter reads no more) */
   bodyLimit: number;
 };
 
 /** Exact paths come before parameterised ones: /tasks/pick is never read as a task id. */
 export const routes: readonly Route[] = [
-  { method: 'GET', path: '/', dir: 'root', handler: root, bodyLimit: USER_BODY_LIMIT },
-  { method: 'GET', path: '/health', dir: 'health', handler: health, bodyLimit: USER_BODY_LIMIT },
-  { method: 'POST', path: '/tasks', dir: 'create-task', handler: createTask, bodyLimit: USER_BODY_LIMIT },
-  { method: 'GET', path: '/tasks', dir: 'list-tasks', handler: listTasks, bodyLimit: USER_BODY_LIMIT },
-  { method: 'GET', path: '/tasks/pick', dir: 'pick-task', handler: pickTask, bodyLimit: AGENT_BODY_LIMIT },
-  { method: 'POST', path: '/tasks/pick', dir: 'pick-task', handler: pickTask, bodyLimit: AGENT_BODY_LIMIT },
-  { method: 'GET', path: '/tasks/{id}', dir: 'get-task', handler: getTask, bodyLimit: USER_BODY_LIMIT },
-  { method: 'POST', path: '/tasks/{id}/heartbeat', dir: 'heartbeat-task', handler: heartbeatTask, bodyLimit: AGENT_BODY_LIMIT },
-  { method: 'POST', path: '/tasks/{id}/finish', dir: 'finish-task', handler: finishTask, bodyLimit: AGENT_BODY_LIMIT },
-  { method: 'POST', path: '/tasks/{id}/cancel', dir: 'cancel-task', handler: cancelTask, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.root, dir: 'root', build: root.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.health, dir: 'health', build: health.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'POST', path: ROUTES.tasks, dir: 'create-task', build: createTask.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.tasks, dir: 'list-tasks', build: listTasks.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: AGENT_BODY_LIMIT },
+  { method: 'POST', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: AGENT_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.task, dir: 'get-task', build: getTask.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'POST', path: ROUTES.heartbeat, dir: 'heartbeat-task', build: heartbeatTask.build, bodyLimit: AGENT_BODY_LIMIT },
+  { method: 'POST', path: ROUTES.finish, dir: 'finish-task', build: finishTask.build, bodyLimit: AGENT_BODY_LIMIT },
+  { method: 'POST', path: ROUTES.cancel, dir: 'cancel-task', build: cancelTask.build, bodyLimit: USER_BODY_LIMIT },
 ];

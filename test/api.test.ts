@@ -1,5 +1,5 @@
 /**
- * The positive contract of CONTRACT §3-§5 over HTTP, on every store.
+ * The positive contract of docs/api.md (the task resource, user and agent endpoints) over HTTP, on every store.
  */
 import { stores } from './helpers/databases';
 import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './helpers/server';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { routes } from '../functions/routes';
 import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
-import { buildDeps, type Deps, setDeps } from '../functions/shared/deps';
+import { buildDeps, closeDeps, type Deps } from '../functions/shared/deps';
 import type { Event, Result } from '../functions/shared/http';
 import { pgliteStore } from './helpers/databases';
 import { buildContext } from './helpers/events';
@@ -51,17 +51,16 @@ describeFixtures('handlers fed real API Gateway events', () => {
   beforeAll(async () => {
     db = await pgliteStore.open();
     deps = await buildDeps(loadConfig({ LOG_LEVEL: 'error' }), db);
-    setDeps(deps);
   });
   afterAll(async () => {
-    await deps.signal.close();
+    await closeDeps(deps);
     await db.close();
   });
 
   const cases = routes.flatMap((route) => fixtureNames.map((fixture) => [`${route.method} ${route.path}`, fixture, route] as const));
 
   it.each(cases)('%s answers %s with a well-formed response', async (_route, fixture, route) => {
-    const result = await route.handler(loadFixture(fixture), buildContext(route.dir));
+    const result = await route.build(deps)(loadFixture(fixture), buildContext(route.dir));
     expectWellFormed(result);
     expect(result.statusCode).not.toBeGreaterThanOrEqual(500);
   });
@@ -76,7 +75,7 @@ describeFixtures('handlers fed real API Gateway events', () => {
     event.headers = { 'content-type': 'application/json' };
     event.body = JSON.stringify({ command: `echo ${fixture}` });
     event.isBase64Encoded = false;
-    const result = await (createRoute?.handler ?? (() => Promise.reject(new Error('no POST /tasks route'))))(
+    const result = await (createRoute?.build(deps) ?? (() => Promise.reject(new Error('no POST /tasks route'))))(
       event,
       buildContext('create-task'),
     );

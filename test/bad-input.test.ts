@@ -1,5 +1,5 @@
 /**
- * CONTRACT §6 over HTTP: every bad input answers its 4xx as problem+json, and nothing is
+ * docs/api.md's Errors over HTTP: every bad input answers its 4xx as problem+json, and nothing is
  * stored or changed.
  */
 import { stores } from './helpers/databases';

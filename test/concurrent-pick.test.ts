@@ -1,11 +1,11 @@
 /**
- * CONTRACT §5: under any concurrency a task is handed to exactly one agent. 24 pickers drain
+ * docs/api.md, pick: under any concurrency a task is handed to exactly one agent. 24 pickers drain
  * 400 queued tasks, over HTTP (one connection each) and through the SQL function directly.
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import type { Db } from '../functions/shared/db/db';
-import { insertTask, pickNextTask } from '../functions/shared/db/tasks';
+import { claimNextQueuedTask, insertTask } from '../functions/shared/db/tasks';
 import { stores } from './helpers/databases';
 import { call, startTestServer, type TestServer } from './helpers/server';
 
@@ -100,7 +100,7 @@ describe.each(stores)('concurrent picks on $name', (store) => {
     });
   });
 
-  describe('calling pickNextTask directly', () => {
+  describe('calling claimNextQueuedTask directly', () => {
     let db: Db;
 
     beforeAll(async () => {
@@ -127,7 +127,7 @@ describe.each(stores)('concurrent picks on $name', (store) => {
       }
 
       const { received, maxInFlight } = await drain(PICKERS, async (p) => {
-        const row = await pickNextTask(db, {
+        const row = await claimNextQueuedTask(db, {
           agentId: `caller-${p}`,
           leaseToken: randomUUID(),
           leaseSeconds: 30,

@@ -3,12 +3,14 @@
  * route gets the whole catalogue without an edit here). For every case: never a 5xx, the server
  * keeps answering, every 4xx is RFC 9457 problem+json, and a rejected request leaves every row
  * of the tasks table as it was. Runs with both tokens set, so each case passes the token check
- * and reaches the parsing it aims at. CONTRACT §6's own table is test/bad-input.test.ts.
+ * and reaches the parsing it aims at. The Errors table of docs/api.md is test/bad-input.test.ts.
  */
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { type Route, routes } from '../functions/routes';
+import type { Deps } from '../functions/shared/deps';
+import { createLogger } from '../functions/shared/logger';
 import { answerClientErrors, createApp, MAX_URL_LENGTH } from '../infra/local/app';
 import { stores } from './helpers/databases';
 import { parseResponse, type RawReply, type RawRequest, rawRequest } from './helpers/raw-http';
@@ -85,7 +87,7 @@ const BODY_SPECS: Record<string, BodySpec> = {
       error: [1, true, [], {}],
     },
     ints: { exitCode: [-2147483648, 2147483647] },
-    // CONTRACT §3: output is stored as UTF-8 with invalid text replaced, never refused
+    // docs/api.md: output is stored as UTF-8 with invalid text replaced, never refused
     strings: { stdout: false, stderr: false, error: false },
   },
   'heartbeat-task': EMPTY_BODY,
@@ -894,14 +896,17 @@ describe('the local adapter', () => {
     path: '/echo',
     dir: 'echo',
     bodyLimit: 1024,
-    handler: async (event) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) }),
+    build: () => async (event) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) }),
   };
   let server: Server;
   let url: string;
 
   beforeAll(async () => {
     // Short timeouts, checked often, so a stalled request is answered within the test.
-    server = createServer({ headersTimeout: 300, requestTimeout: 600, connectionsCheckingInterval: 50 }, createApp([echo]));
+    server = createServer(
+      { headersTimeout: 300, requestTimeout: 600, connectionsCheckingInterval: 50 },
+      createApp([echo], { logger: createLogger('error') } as Deps),
+    );
     answerClientErrors(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,5 +1,5 @@
-import { expireLeases } from '../functions/expire-leases/expire-leases';
 import { leasePolicy, loadConfig } from '../functions/shared/config';
+import { expireLeases } from '../functions/shared/lease-expiry';
 import { requestLog } from '../functions/shared/logger';
 import { eventually, movableClock } from './helpers/clock';
 import { stores } from './helpers/databases';
@@ -32,8 +32,8 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
   const get = async (id: string) => (await call(server.url, 'GET', `/tasks/${id}`)).body as T;
   const heartbeat = (t: T, agent = 'a1', token = t.leaseToken) =>
     call(server.url, 'POST', `/tasks/${t.id}/heartbeat`, { headers: agentHeaders(agent, { 'x-lease-token': token }) });
-  const config = loadConfig({ LEASE_SECONDS: String(LEASE) });
-  const expire = () => expireLeases({ db: server.db, now: clock.now, config, log: requestLog({ test: 'leases' }) });
+  const lease = leasePolicy(loadConfig({ LEASE_SECONDS: String(LEASE) }));
+  const expire = () => expireLeases({ db: server.db, now: clock.now, lease, log: requestLog(server.deps.logger, { test: 'leases' }) });
   /** Moves the clock with the reaper watching (a run every 5 s of clock), as in a live server. */
   const watch = async (seconds: number) => {
     const ended: Awaited<ReturnType<typeof expire>> = [];

@@ -383,7 +383,7 @@ describe.each(stores)('random requests on $name', (store) => {
         counts.lambda++;
         await guarded(
           async () => {
-            const result = (await route.handler(event, context)) as Result;
+            const result = (await route.build(server.deps)(event, context)) as Result;
             if (typeof result.body !== 'string' && result.statusCode !== 204) throw new Error(`no body from ${route.dir}`);
             return {
               status: result.statusCode ?? 200,

@@ -1,7 +1,7 @@
+import { COMMAND_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, USER_BODY_LIMIT } from '../../contract/http';
 import { buildEvent } from '../../test/helpers/events';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../shared/errors';
-import { USER_BODY_LIMIT } from '../shared/http';
-import { COMMAND_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, parseCreateTaskRequest } from './create-task';
+import { parseCreateTaskRequest } from './create-task';
 
 const createEvent = (body: unknown, headers: Record<string, string> = {}) => buildEvent({ method: 'POST', path: '/tasks', body, headers });
 const parse = (body: unknown, headers?: Record<string, string>) => parseCreateTaskRequest(createEvent(body, headers));

@@ -1,22 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { getTaskByIdempotencyKey, insertTask, type Task, toTask } from '../shared/db/tasks';
+import { COMMAND_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, HEADERS, MAX_TIMEOUT_SECONDS, USER_BODY_LIMIT } from '../../contract/http';
+import type { Task } from '../../contract/task';
+import { insertTask, selectTaskByIdempotencyKey, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ConflictError, ValidationError } from '../shared/errors';
 import { hashJson } from '../shared/hash';
-import {
-  describeValue,
-  type Event,
-  hasLoneSurrogate,
-  header,
-  parseJsonObject,
-  rejectQuery,
-  rejectUnknownFields,
-  USER_BODY_LIMIT,
-} from '../shared/http';
+import { describeValue, type Event, hasLoneSurrogate, header, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
 import type { Log } from '../shared/logger';
-
-export const COMMAND_MAX_BYTES = 64 * 1024;
-export const DEFAULT_TIMEOUT_SECONDS = 3600;
 
 export type CreateTaskInput = {
   command: string;
@@ -51,13 +41,13 @@ export function parseCreateTaskRequest(event: Event): CreateTaskInput {
   if (hasLoneSurrogate(command)) {
     throw new ValidationError('The field "command" holds an unpaired UTF-16 surrogate (invalid Unicode); send valid UTF-8 text.');
   }
-  const key = header(event, 'idempotency-key');
+  const key = header(event, HEADERS.idempotencyKey);
   if (key !== undefined && (key.length < 1 || key.length > 255 || !/^[\x20-\x7e]+$/.test(key))) {
     throw new ValidationError('The Idempotency-Key header must be 1 to 255 printable ASCII characters.');
   }
   return {
     command,
-    timeoutSeconds: wholeNumber(body, 'timeoutSeconds', DEFAULT_TIMEOUT_SECONDS, 1, 86400),
+    timeoutSeconds: wholeNumber(body, 'timeoutSeconds', DEFAULT_TIMEOUT_SECONDS, 1, MAX_TIMEOUT_SECONDS),
     maxAttempts: wholeNumber(body, 'maxAttempts', 1, 1, 10),
     idempotencyKey: key ?? null,
   };
@@ -67,7 +57,10 @@ export function parseCreateTaskRequest(event: Event): CreateTaskInput {
  * Queues a task. With an Idempotency-Key, a repeat of the same request returns the task
  * it created (created: false); the same key with another body is a conflict.
  */
-export async function createTask(deps: Deps & { log: Log }, input: CreateTaskInput): Promise<{ task: Task; created: boolean }> {
+export async function createTask(
+  deps: Pick<Deps, 'db' | 'now'> & { log: Log },
+  input: CreateTaskInput,
+): Promise<{ task: Task; created: boolean }> {
   const requestHash =
     input.idempotencyKey === null
       ? null
@@ -86,7 +79,7 @@ export async function createTask(deps: Deps & { log: Log }, input: CreateTaskInp
     deps.log.info('task queued');
     return { task: toTask(row), created: true };
   }
-  const existing = await getTaskByIdempotencyKey(deps.db, input.idempotencyKey as string);
+  const existing = await selectTaskByIdempotencyKey(deps.db, input.idempotencyKey as string);
   if (existing === null || existing.request_hash !== requestHash) {
     throw new ConflictError('This Idempotency-Key was already used with a different request body; use a new key for a new task.');
   }

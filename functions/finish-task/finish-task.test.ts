@@ -1,6 +1,6 @@
+import { AGENT_BODY_LIMIT } from '../../contract/http';
 import { buildEvent } from '../../test/helpers/events';
 import { HttpError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../shared/errors';
-import { AGENT_BODY_LIMIT } from '../shared/http';
 import { finalState, parseFinishRequest } from './finish-task';
 
 const ID = '0b8a3c52-8d2e-4f55-9a53-6f0f1a6a2d11';

@@ -1,10 +1,12 @@
-import { finishTask as finishTaskRow, getTask, type Task, type TaskState, TERMINAL_STATES, toTask } from '../shared/db/tasks';
+import { AGENT_BODY_LIMIT, HEADERS } from '../../contract/http';
+import { capText } from '../../contract/output-limit';
+import { type Task, type TaskState, TERMINAL_STATES } from '../../contract/task';
+import { endRunningTask, selectTask, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors';
 import { hashJson } from '../shared/hash';
-import { AGENT_BODY_LIMIT, type Event, header, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
+import { type Event, header, isUuid, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
 import type { Log } from '../shared/logger';
-import { capText } from '../shared/output-limit';
 
 export type FinishInput = {
   exitCode: number | null;
@@ -57,12 +59,10 @@ export function parseFinishRequest(event: Event): FinishInput {
     outputTruncated: outputTruncated === true,
     state: (state as TaskState | undefined) ?? null,
     error: (error as string | null | undefined)?.replace(/\u0000/g, '\uFFFD') ?? null,
-    leaseToken: header(event, 'x-lease-token')?.trim() ?? null,
+    leaseToken: header(event, HEADERS.leaseToken)?.trim() ?? null,
     bodyHash: hashJson(body),
   };
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The state a finish ends in: the agent's word, else from the exit code. */
 export function finalState(input: Pick<FinishInput, 'state' | 'exitCode'>): TaskState {
@@ -74,16 +74,21 @@ export function finalState(input: Pick<FinishInput, 'state' | 'exitCode'>): Task
  * Ends a running task with the agent's result (output capped again here: the agent's cap
  * is a courtesy, this one is the rule). An identical retry gets the same answer.
  */
-export async function finishTask(deps: Deps & { log: Log }, id: string, agentId: string, input: FinishInput): Promise<Task> {
+export async function finishTask(
+  deps: Pick<Deps, 'db' | 'now' | 'config'> & { log: Log },
+  id: string,
+  agentId: string,
+  input: FinishInput,
+): Promise<Task> {
   deps.log.appendKeys({ taskId: id });
   const limit = deps.config.outputLimitBytes;
   const stdout = capText(input.stdout, limit);
   const stderr = capText(input.stderr, limit);
   const state = finalState(input);
   // A malformed token cannot be the task's current one: it can only conflict.
-  const tokenOk = input.leaseToken === null || UUID.test(input.leaseToken);
+  const tokenOk = input.leaseToken === null || isUuid(input.leaseToken);
   const row = tokenOk
-    ? await finishTaskRow(deps.db, {
+    ? await endRunningTask(deps.db, {
         id,
         agentId,
         leaseToken: input.leaseToken,
@@ -101,7 +106,7 @@ export async function finishTask(deps: Deps & { log: Log }, id: string, agentId:
     deps.log.info('task finished', { state, exitCode: input.exitCode, agentId });
     return toTask(row);
   }
-  const current = await getTask(deps.db, id);
+  const current = await selectTask(deps.db, id);
   if (current === null) throw new NotFoundError(`There is no task with id ${id}.`);
   if (current.finish_hash === input.bodyHash && current.agent_id === agentId) {
     deps.log.info('repeated finish answered again', { agentId });

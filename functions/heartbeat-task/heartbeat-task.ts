@@ -1,18 +1,16 @@
-import { getTask, heartbeatTask as heartbeatTaskRow } from '../shared/db/tasks';
+import { AGENT_BODY_LIMIT, HEADERS } from '../../contract/http';
+import type { HeartbeatAnswer } from '../../contract/task';
+import { extendTaskLease, selectTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ConflictError, NotFoundError } from '../shared/errors';
-import { AGENT_BODY_LIMIT, type Event, header, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
+import { type Event, header, isUuid, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
 import type { Log } from '../shared/logger';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export type HeartbeatAnswer = { cancelRequested: boolean; leaseExpiresAt: string };
 
 /** Validates a heartbeat request (an empty body or {}); returns the X-Lease-Token, if any. */
 export function parseHeartbeatRequest(event: Event): { leaseToken: string | null } {
   rejectQuery(event);
   rejectUnknownFields(parseJsonObject(event, AGENT_BODY_LIMIT, true), []);
-  return { leaseToken: header(event, 'x-lease-token')?.trim() ?? null };
+  return { leaseToken: header(event, HEADERS.leaseToken)?.trim() ?? null };
 }
 
 /**
@@ -21,21 +19,22 @@ export function parseHeartbeatRequest(event: Event): { leaseToken: string | null
  * must stop the command.
  */
 export async function heartbeatTask(
-  deps: Deps & { log: Log },
+  deps: Pick<Deps, 'db' | 'now' | 'lease'> & { log: Log },
   id: string,
   agentId: string,
   leaseToken: string | null,
 ): Promise<HeartbeatAnswer> {
   deps.log.appendKeys({ taskId: id });
-  const tokenOk = leaseToken === null || UUID.test(leaseToken);
+  // A malformed token cannot be the task's current one: it can only conflict.
+  const tokenOk = leaseToken === null || isUuid(leaseToken);
   const row = tokenOk
-    ? await heartbeatTaskRow(deps.db, { id, agentId, leaseToken, leaseSeconds: deps.config.leaseSeconds, now: deps.now() })
+    ? await extendTaskLease(deps.db, { id, agentId, leaseToken, leaseSeconds: deps.lease.leaseSeconds, now: deps.now() })
     : null;
   if (row !== null) {
     deps.log.debug('heartbeat', { agentId, cancelRequested: row.cancel_requested });
     return { cancelRequested: row.cancel_requested, leaseExpiresAt: (row.lease_expires_at as Date).toISOString() };
   }
-  const current = await getTask(deps.db, id);
+  const current = await selectTask(deps.db, id);
   if (current === null) throw new NotFoundError(`There is no task with id ${id}.`);
   deps.log.info('heartbeat refused', { agentId, state: current.state, holder: current.agent_id });
   if (current.state !== 'running') throw new ConflictError(`The task is ${current.state}; stop running it.`);

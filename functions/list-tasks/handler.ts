@@ -1,8 +1,10 @@
 import { json } from '../shared/http';
-import { createHandler } from '../shared/middleware';
+import { defineHandler, lambdaHandler } from '../shared/middleware';
 import { listTasks, parseListTasksRequest } from './list-tasks';
 
 /** GET /tasks */
-export const handler = createHandler('listTasks', 'user', async (event, { deps }) =>
+export const build = defineHandler('listTasks', 'user', async (event, { deps }) =>
   json(200, await listTasks(deps, parseListTasksRequest(event))),
 );
+
+export const handler = lambdaHandler(build);

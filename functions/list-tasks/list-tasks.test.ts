@@ -1,7 +1,8 @@
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../contract/http';
 import { buildEvent } from '../../test/helpers/events';
 import type { Db } from '../shared/db/db';
 import { ValidationError } from '../shared/errors';
-import { DEFAULT_LIMIT, decodeCursor, encodeCursor, listTasks, MAX_LIMIT, parseListTasksRequest } from './list-tasks';
+import { decodeCursor, encodeCursor, listTasks, parseListTasksRequest } from './list-tasks';
 
 const parse = (query: Record<string, string | string[]>) => parseListTasksRequest(buildEvent({ path: '/tasks', query }));
 
@@ -75,7 +76,7 @@ describe('the list cursor', () => {
 
 describe('parseListTasksRequest', () => {
   it('defaults to every state, the first page and the default limit', () => {
-    expect(parse({})).toEqual({ states: null, limit: DEFAULT_LIMIT, beforeSeq: null });
+    expect(parse({})).toEqual({ states: null, limit: DEFAULT_LIST_LIMIT, beforeSeq: null });
   });
 
   it('reads one state', () => {
@@ -105,11 +106,11 @@ describe('parseListTasksRequest', () => {
     expect(() => parse({ state })).toThrow(ValidationError);
   });
 
-  it.each(['1', '50', String(MAX_LIMIT)])('reads limit %s', (limit) => {
+  it.each(['1', '50', String(MAX_LIST_LIMIT)])('reads limit %s', (limit) => {
     expect(parse({ limit }).limit).toBe(Number(limit));
   });
 
-  it.each(['0', String(MAX_LIMIT + 1), 'abc', '1.5', '-1', '', ' 5', '1e2', '10000000000'])('rejects limit %j', (limit) => {
+  it.each(['0', String(MAX_LIST_LIMIT + 1), 'abc', '1.5', '-1', '', ' 5', '1e2', '10000000000'])('rejects limit %j', (limit) => {
     expect(() => parse({ limit })).toThrow(ValidationError);
   });
 

@@ -1,10 +1,9 @@
-import { listTasks as listTaskRows, TASK_STATES, type Task, type TaskState, toTask } from '../shared/db/tasks';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../contract/http';
+import { TASK_STATES, type TaskPage, type TaskState } from '../../contract/task';
+import { selectTaskPage, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ValidationError } from '../shared/errors';
 import { type Event, queryParams, rejectUnknownParams, singleParam } from '../shared/http';
-
-export const DEFAULT_LIMIT = 100;
-export const MAX_LIMIT = 1000;
 
 export type ListTasksInput = { states: TaskState[] | null; beforeSeq: string | null; limit: number };
 
@@ -41,10 +40,12 @@ export function parseListTasksRequest(event: Event): ListTasksInput {
     states = [...new Set(wanted)] as TaskState[];
   }
   const limitText = singleParam(params, 'limit');
-  let limit = DEFAULT_LIMIT;
+  let limit = DEFAULT_LIST_LIMIT;
   if (limitText !== undefined) {
-    if (!/^\d{1,7}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_LIMIT) {
-      throw new ValidationError(`limit must be a whole number from 1 to ${MAX_LIMIT} (got ${JSON.stringify(limitText.slice(0, 30))}).`);
+    if (!/^\d{1,7}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_LIST_LIMIT) {
+      throw new ValidationError(
+        `limit must be a whole number from 1 to ${MAX_LIST_LIMIT} (got ${JSON.stringify(limitText.slice(0, 30))}).`,
+      );
     }
     limit = Number(limitText);
   }
@@ -53,8 +54,8 @@ export function parseListTasksRequest(event: Event): ListTasksInput {
 }
 
 /** One page of tasks, newest first, without their output. */
-export async function listTasks(deps: Pick<Deps, 'db'>, input: ListTasksInput): Promise<{ tasks: Task[]; nextCursor: string | null }> {
-  const rows = await listTaskRows(deps.db, input);
+export async function listTasks(deps: Pick<Deps, 'db'>, input: ListTasksInput): Promise<TaskPage> {
+  const rows = await selectTaskPage(deps.db, input);
   const page = rows.slice(0, input.limit);
   const last = page[page.length - 1];
   return {

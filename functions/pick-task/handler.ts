@@ -1,13 +1,13 @@
 import { agentIdOf } from '../shared/auth';
 import { json, noContent } from '../shared/http';
-import { createHandler } from '../shared/middleware';
+import { defineHandler, lambdaHandler } from '../shared/middleware';
 import { parsePickRequest, pickTask } from './pick-task';
 
 /** API Gateway allows 30 s per request: a held pick answers this long before that. */
 const LAMBDA_MARGIN_MS = 3000;
 
 /** GET or POST /tasks/pick[?wait=N] */
-export const handler = createHandler('pickTask', 'agent', async (event, { deps, log, context }) => {
+export const build = defineHandler('pickTask', 'agent', async (event, { deps, log, context }) => {
   const agentId = agentIdOf(event);
   const { waitSeconds } = parsePickRequest(event);
   const remaining = context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
@@ -17,3 +17,5 @@ export const handler = createHandler('pickTask', 'agent', async (event, { deps, 
   const task = await pickTask({ ...deps, log }, agentId, waitMs, clientGone);
   return task === null ? noContent() : json(200, task);
 });
+
+export const handler = lambdaHandler(build);

@@ -1,29 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { throttledExpiry } from '../expire-leases/expire-leases';
-import { leasePolicy } from '../shared/config';
-import { pickNextTask, type Task, toTask } from '../shared/db/tasks';
+import { AGENT_BODY_LIMIT, MAX_PICK_WAIT_SECONDS } from '../../contract/http';
+import type { PickedTask } from '../../contract/task';
+import { claimNextQueuedTask, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ValidationError } from '../shared/errors';
-import {
-  AGENT_BODY_LIMIT,
-  type Event,
-  parseJsonObject,
-  queryParams,
-  rejectUnknownFields,
-  rejectUnknownParams,
-  singleParam,
-} from '../shared/http';
+import { type Event, parseJsonObject, queryParams, rejectUnknownFields, rejectUnknownParams, singleParam } from '../shared/http';
+import { throttledExpiry } from '../shared/lease-expiry';
 import type { Log } from '../shared/logger';
 
-/** What an agent receives: the task plus what it needs to hold and report it. */
-export type PickedTask = Task & {
-  leaseToken: string;
-  leaseExpiresAt: string;
-  heartbeatIntervalSeconds: number;
-  outputLimitBytes: number;
-};
-
-export const MAX_WAIT_SECONDS = 20;
 /** Expired leases are also ended on the way through pick, at most this often per process. */
 const PICK_EXPIRY_EVERY_MS = 5000;
 const expireOnPick = throttledExpiry(PICK_EXPIRY_EVERY_MS);
@@ -35,20 +19,23 @@ export function parsePickRequest(event: Event): { waitSeconds: number } {
   if (event.requestContext?.http?.method === 'POST') rejectUnknownFields(parseJsonObject(event, AGENT_BODY_LIMIT, true), []);
   const wait = singleParam(params, 'wait');
   if (wait === undefined) return { waitSeconds: 0 };
-  if (!/^\d{1,2}(\.\d{1,3})?$/.test(wait) || Number(wait) > MAX_WAIT_SECONDS) {
-    throw new ValidationError(`wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS} (got ${JSON.stringify(wait.slice(0, 30))}).`);
+  if (!/^\d{1,2}(\.\d{1,3})?$/.test(wait) || Number(wait) > MAX_PICK_WAIT_SECONDS) {
+    throw new ValidationError(
+      `wait must be a number of seconds from 0 to ${MAX_PICK_WAIT_SECONDS} (got ${JSON.stringify(wait.slice(0, 30))}).`,
+    );
   }
   return { waitSeconds: Number(wait) };
 }
 
+type PickDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'config' | 'signal'> & { log: Log };
+
 /** Claims the earliest-created queued task for this agent, or null when none is queued. */
-export async function claimTask(deps: Deps & { log: Log }, agentId: string): Promise<PickedTask | null> {
-  const policy = leasePolicy(deps.config);
-  const row = await pickNextTask(deps.db, {
+export async function claimTask(deps: PickDeps, agentId: string): Promise<PickedTask | null> {
+  const row = await claimNextQueuedTask(deps.db, {
     agentId,
     leaseToken: randomUUID(),
-    leaseSeconds: policy.leaseSeconds,
-    deadlineGraceSeconds: policy.deadlineGraceSeconds,
+    leaseSeconds: deps.lease.leaseSeconds,
+    deadlineGraceSeconds: deps.lease.deadlineGraceSeconds,
     now: deps.now(),
   });
   if (row === null) return null;
@@ -58,7 +45,7 @@ export async function claimTask(deps: Deps & { log: Log }, agentId: string): Pro
     ...toTask(row),
     leaseToken: row.lease_token as string,
     leaseExpiresAt: (row.lease_expires_at as Date).toISOString(),
-    heartbeatIntervalSeconds: policy.heartbeatSeconds,
+    heartbeatIntervalSeconds: deps.lease.heartbeatSeconds,
     outputLimitBytes: deps.config.outputLimitBytes,
   };
 }
@@ -69,12 +56,7 @@ export async function claimTask(deps: Deps & { log: Log }, agentId: string): Pro
  * Once `clientGone` aborts (the agent hung up: stopped, killed) it claims nothing more: the
  * task would reach nobody and end "agent lost" without having run.
  */
-export async function pickTask(
-  deps: Deps & { log: Log },
-  agentId: string,
-  waitMs: number,
-  clientGone?: AbortSignal,
-): Promise<PickedTask | null> {
+export async function pickTask(deps: PickDeps, agentId: string, waitMs: number, clientGone?: AbortSignal): Promise<PickedTask | null> {
   await expireOnPick(deps);
   const deadline = performance.now() + waitMs;
   for (;;) {

@@ -1,7 +1,9 @@
 import { json } from '../shared/http';
-import { createHandler } from '../shared/middleware';
+import { defineHandler, lambdaHandler } from '../shared/middleware';
 
-/** GET /: a liveness answer that touches no database (the compose healthcheck calls it). */
-export const handler = createHandler('root', 'public', async () =>
+/** GET /: a small status that touches no database (the compose healthcheck calls /health). */
+export const build = defineHandler('root', 'public', async () =>
   json(200, { service: 'task-executor', status: 'ok', endpoints: '/tasks, /health; see openapi.yaml' }),
 );
+
+export const handler = lambdaHandler(build);

@@ -1,27 +1,31 @@
 /**
- * What every handler core needs, built once per process (a Lambda cold start, or the local
- * server's start) and injectable for tests.
+ * What every handler core needs, as one explicit value: built once per process (a Lambda cold
+ * start, or each local server's start) and passed to the handlers, never kept in a global, so
+ * two servers in one process (tests) each serve their own database.
  */
-import { loadConfig, type ServerConfig } from './config';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type LeasePolicy, leasePolicy, loadConfig, type ServerConfig } from './config';
 import type { Db } from './db/db';
 import { openPostgres } from './db/postgres';
 import { QUEUED_CHANNEL } from './db/tasks';
-import { logger, setLogLevel } from './logger';
+import { createLogger } from './logger';
 import { createPollingSignal, createQueueSignal, type QueueSignal } from './queue-signal';
 import { loadSecretOverrides } from './secrets';
 
 export type Deps = {
   config: ServerConfig;
+  /** the lease timings derived from the config, computed once */
+  lease: LeasePolicy;
   db: Db;
   now: () => Date;
   /** wakes held picks when a task is queued */
   signal: QueueSignal;
+  /** the process's base logger, at the configured level */
+  logger: Logger;
 };
 
-let current: Promise<Deps> | undefined;
-
 /** Opens the database the configuration names: PostgreSQL, or PGlite under DATA_DIR. */
-export async function openDb(config: ServerConfig): Promise<Db> {
+export async function openDb(config: ServerConfig, logger: Pick<Logger, 'warn'>): Promise<Db> {
   if (config.db.kind === 'postgres') {
     return openPostgres(config.db, {
       poolMax: config.dbPoolMax,
@@ -34,37 +38,48 @@ export async function openDb(config: ServerConfig): Promise<Db> {
 }
 
 /** How held picks learn of new tasks: LISTEN where a connection can be held, else re-polling. */
-export function openSignal(config: ServerConfig, db: Db): Promise<QueueSignal> {
+function openSignal(config: ServerConfig, db: Db): Promise<QueueSignal> {
   if (config.lambda) return Promise.resolve(createPollingSignal(1000));
   return createQueueSignal((onNotify, onReconnect) => db.listen(QUEUED_CHANNEL, onNotify, onReconnect));
 }
 
+export type BuildOptions = { now?: () => Date; logger?: Logger };
+
 /** Builds deps from an open database (the local server, tests). */
-export async function buildDeps(config: ServerConfig, db: Db, now: () => Date = () => new Date()): Promise<Deps> {
-  return { config, db, now, signal: await openSignal(config, db) };
+export async function buildDeps(config: ServerConfig, db: Db, options: BuildOptions = {}): Promise<Deps> {
+  return {
+    config,
+    lease: leasePolicy(config),
+    db,
+    now: options.now ?? (() => new Date()),
+    signal: await openSignal(config, db),
+    logger: options.logger ?? createLogger(config.logLevel),
+  };
 }
 
-async function buildDepsFromEnv(): Promise<Deps> {
-  // On Lambda the DB credentials and tokens come from Secrets Manager (a no-op elsewhere).
-  const config = loadConfig({ ...process.env, ...(await loadSecretOverrides()) });
-  setLogLevel(config.logLevel);
-  return buildDeps(config, await openDb(config));
+/** Releases what buildDeps opened (the signal's LISTEN); the database is the caller's to close. */
+export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.signal.close();
 }
 
-/** The process's deps, built on first use. */
-export function getDeps(): Promise<Deps> {
-  if (current === undefined) {
-    current = buildDepsFromEnv();
-    // A failed build (say, a bad variable) is retried on the next invocation, not cached.
-    current.catch(() => {
-      current = undefined;
+let coldStart: Promise<Deps> | undefined;
+
+/**
+ * A Lambda function's deps, built from its environment on the first invocation of the cold
+ * start and reused by every later one. A failed build (a bad variable, Secrets Manager down)
+ * is retried on the next invocation, not cached. Only Lambda entry points call this.
+ */
+export function lambdaDeps(): Promise<Deps> {
+  if (coldStart === undefined) {
+    coldStart = (async () => {
+      // On Lambda the DB credentials and tokens come from Secrets Manager (a no-op elsewhere).
+      const config = loadConfig({ ...process.env, ...(await loadSecretOverrides()) });
+      const logger = createLogger(config.logLevel);
+      return buildDeps(config, await openDb(config, logger), { logger });
+    })();
+    coldStart.catch(() => {
+      coldStart = undefined;
     });
   }
-  return current;
-}
-
-/** Installs deps built elsewhere (the local server, tests). */
-export function setDeps(deps: Deps): void {
-  setLogLevel(deps.config.logLevel);
-  current = Promise.resolve(deps);
+  return coldStart;
 }

@@ -52,6 +52,13 @@ export class MethodNotAllowedError extends HttpError {
   }
 }
 
+/** 408: the request did not arrive in time (the local server's requestTimeout/headersTimeout). */
+export class RequestTimeoutError extends HttpError {
+  constructor() {
+    super(408, 'request-timeout', 'Request timeout', 'The request was not received in time; send it again, whole.');
+  }
+}
+
 /** 409: the request conflicts with the task's current state. */
 export class ConflictError extends HttpError {
   constructor(detail: string) {
@@ -71,10 +78,41 @@ export class PayloadTooLargeError extends HttpError {
   }
 }
 
+/** 414: the request target is longer than the server reads. */
+export class UriTooLongError extends HttpError {
+  constructor(limit: number) {
+    super(414, 'uri-too-long', 'URI too long', `The request path and query are longer than ${limit} characters; shorten them.`);
+  }
+}
+
 /** 415: the body is not JSON. */
 export class UnsupportedMediaTypeError extends HttpError {
   constructor(detail: string) {
     super(415, 'unsupported-media-type', 'Unsupported media type', detail);
+  }
+}
+
+/** 417: an Expect header other than 100-continue. */
+export class ExpectationFailedError extends HttpError {
+  constructor(expect: string) {
+    super(
+      417,
+      'expectation-failed',
+      'Expectation failed',
+      `Only "Expect: 100-continue" is supported (got ${JSON.stringify(expect.slice(0, 100))}); drop the header.`,
+    );
+  }
+}
+
+/** 431: the request line and headers are larger than the server reads. */
+export class HeadersTooLargeError extends HttpError {
+  constructor() {
+    super(
+      431,
+      'headers-too-large',
+      'Request header fields too large',
+      'The request line and headers are larger than 16 KiB; send fewer or shorter headers.',
+    );
   }
 }
 
@@ -112,47 +150,12 @@ export function toProblem(error: unknown): ProblemResponse {
   };
 }
 
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'EHOSTUNREACH',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '53300', // too_many_connections
-  '08000',
-  '08003',
-  '08006',
-  '08001',
-  '08004',
-  '57014', // query_canceled (statement_timeout)
-]);
-
 /**
- * Translates a database driver error into an HttpError where one applies:
- * connection loss becomes 503, bad text (22021, 22P02) a 400. Called where SQL runs.
+ * The one step before toProblem for errors that are not ours: Middy's early-timeout error on
+ * Lambda (the invocation is about to run out of time) is a 503. Database errors arrive here
+ * already translated by the Db (db/errors.ts).
  */
-export function coerceDbError(error: unknown): unknown {
-  if (error instanceof HttpError) return error;
-  // Middy's own early timeout on Lambda (the invocation is about to run out of time).
+export function asHttpError(error: unknown): unknown {
   if ((error as Error | null)?.name === 'TimeoutError') return new UnavailableError('The request took too long to serve; retry shortly.');
-  const e = error as { code?: unknown; message?: unknown } | null;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  const message = typeof e?.message === 'string' ? e.message : '';
-  if (
-    UNAVAILABLE_CODES.has(code) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|database is closed|PGlite is closed/i.test(
-      message,
-    )
-  ) {
-    return new UnavailableError('The database cannot be reached right now; retry shortly.');
-  }
-  if (code === '22021')
-    return new ValidationError('A text value holds a byte sequence that cannot be stored (such as a NUL byte); remove it.');
-  if (code === '22P02') return new ValidationError('A value has the wrong format for its field; check ids and numbers.');
   return error;
 }

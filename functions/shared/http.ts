@@ -8,10 +8,6 @@ import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from
 export type Event = APIGatewayProxyEventV2;
 export type Result = APIGatewayProxyStructuredResultV2;
 
-/** 1 MiB on user endpoints; 6 MiB on finish, Lambda's own payload limit (CONTRACT §5). */
-export const USER_BODY_LIMIT = 1024 * 1024;
-export const AGENT_BODY_LIMIT = 6 * 1024 * 1024;
-
 /** A JSON response. */
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): Result {
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
@@ -149,6 +145,11 @@ export function singleParam(params: Map<string, string[]>, name: string): string
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True for a UUID in its text form (ids, lease tokens): anything else never reaches SQL as one. */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
 
 /** The {id} path parameter, checked to be a UUID before it reaches SQL. */
 export function taskIdParam(event: Event): string {

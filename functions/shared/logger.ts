@@ -2,14 +2,12 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from './config';
 
 /**
- * The process-wide base logger (JSON lines). Requests log through requestLog(), which adds
- * their own keys to each line, so concurrent requests in the local server never mix keys.
+ * A base logger (JSON lines) at the configured level. Each process (a Lambda cold start, the
+ * local server) builds one with its deps; requests log through requestLog(), which adds their
+ * own keys to each line, so concurrent requests in the local server never mix keys.
  */
-export const logger = new Logger({ serviceName: 'task-executor-api' });
-
-/** Applies the configured level (LOG_LEVEL, validated by loadConfig). */
-export function setLogLevel(level: LogLevel): void {
-  logger.setLogLevel(level.toUpperCase() as Uppercase<LogLevel>);
+export function createLogger(level: LogLevel): Logger {
+  return new Logger({ serviceName: 'task-executor-api', logLevel: level.toUpperCase() as Uppercase<LogLevel> });
 }
 
 type Extra = Record<string, unknown>;
@@ -28,12 +26,12 @@ export type Log = {
  * line. One small object per request: a powertools child logger per request cost a fifth of
  * the server's JavaScript time under load (it re-reads the environment and builds a Console).
  */
-export function requestLog(keys: Extra): Log {
+export function requestLog(base: Logger, keys: Extra): Log {
   const own: Extra = { ...keys };
   const at =
     (level: 'debug' | 'info' | 'warn' | 'error') =>
     (message: string, extra?: Extra): void =>
-      logger[level](message, extra === undefined ? own : { ...own, ...extra });
+      base[level](message, extra === undefined ? own : { ...own, ...extra });
   return {
     debug: at('debug'),
     info: at('info'),

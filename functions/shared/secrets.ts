@@ -30,6 +30,12 @@ export const DEFAULT_SECRET_MAX_AGE = 300;
 
 const set = (env: Env, name: string) => env[name] !== undefined && env[name] !== '';
 
+/** The JSON each secret holds (docs/deployment.md, "Deploy to AWS"). */
+const SHAPES: Record<string, string> = {
+  DB_SECRET_ARN: '{"username": "...", "password": "..."}',
+  TOKENS_SECRET_ARN: '{"API_TOKEN": "...", "AGENT_TOKEN": "..."}',
+};
+
 async function fetchSecretJson(variable: string, arn: string, options: SecretOptions): Promise<Record<string, unknown>> {
   // Loaded on demand: the local server and the agent never need the AWS SDK.
   const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
@@ -54,7 +60,9 @@ async function fetchSecretJson(variable: string, arn: string, options: SecretOpt
     parsed = JSON.parse(text);
   } catch {
     // Never echo the text: it is a secret.
-    throw new SecretError(`${variable}: the secret ${arn} is not valid JSON; store a JSON object (see docs-deploy.md).`);
+    throw new SecretError(
+      `${variable}: the secret ${arn} is not valid JSON; store a JSON object like ${SHAPES[variable]} (see docs/deployment.md).`,
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new SecretError(

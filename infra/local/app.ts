@@ -10,18 +10,22 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Context } from 'aws-lambda';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { routes as defaultRoutes, type Route } from '../../functions/routes';
+import type { Route } from '../../functions/routes';
+import type { Deps } from '../../functions/shared/deps';
 import {
+  ExpectationFailedError,
+  HeadersTooLargeError,
   HttpError,
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
+  RequestTimeoutError,
   toProblem,
   UnsupportedMediaTypeError,
+  UriTooLongError,
   ValidationError,
 } from '../../functions/shared/errors';
-import { AGENT_BODY_LIMIT, type Event, type Result } from '../../functions/shared/http';
-import { logger } from '../../functions/shared/logger';
+import type { Event, Result } from '../../functions/shared/http';
 
 /** Express path syntax for an API Gateway path: `/tasks/{id}` becomes `/tasks/:id`. */
 export function toExpressPath(path: string): string {
@@ -107,11 +111,7 @@ function lambdaContext(route: Route, requestId: string): Context {
   };
 }
 
-function sendResult(res: Response, result: Result | string): void {
-  if (typeof result === 'string') {
-    res.status(200).type('application/json').send(result);
-    return;
-  }
+function sendResult(res: Response, result: Result): void {
   res.status(result.statusCode ?? 200);
   for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, String(value));
   if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
@@ -143,35 +143,15 @@ export function answerClientErrors(server: Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || (error.code === 'ECONNRESET' && socket.destroyed)) return socket.destroy();
     if (error.code === 'HPE_HEADER_OVERFLOW') {
-      return endSocketWithProblem(
-        socket,
-        new HttpError(
-          431,
-          'headers-too-large',
-          'Request header fields too large',
-          'The request line and headers are larger than 16 KiB; send fewer or shorter headers.',
-        ),
-        'Request Header Fields Too Large',
-      );
+      return endSocketWithProblem(socket, new HeadersTooLargeError(), 'Request Header Fields Too Large');
     }
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      return endSocketWithProblem(
-        socket,
-        new HttpError(408, 'request-timeout', 'Request timeout', 'The request was not received in time; send it again, whole.'),
-        'Request Timeout',
-      );
+      return endSocketWithProblem(socket, new RequestTimeoutError(), 'Request Timeout');
     }
     endSocketWithProblem(socket, new ValidationError('The HTTP request is malformed.'), 'Bad Request');
   });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    const problem = toProblem(
-      new HttpError(
-        417,
-        'expectation-failed',
-        'Expectation failed',
-        `Only "Expect: 100-continue" is supported (got ${JSON.stringify(String(req.headers.expect).slice(0, 100))}); drop the header.`,
-      ),
-    );
+    const problem = toProblem(new ExpectationFailedError(String(req.headers.expect)));
     res.writeHead(problem.statusCode, { ...problem.headers, connection: 'close' });
     res.end(problem.body);
   });
@@ -191,8 +171,8 @@ function sendProblem(res: Response, error: unknown): void {
   res.end(p.body);
 }
 
-/** The Express app serving the route table. */
-export function createApp(routes: readonly Route[] = defaultRoutes): express.Express {
+/** The Express app serving the route table, each handler built with these deps. */
+export function createApp(routes: readonly Route[], deps: Deps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -210,18 +190,11 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
   };
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (req.originalUrl.length <= MAX_URL_LENGTH) return next();
-    sendProblem(
-      res,
-      new HttpError(
-        414,
-        'uri-too-long',
-        'URI too long',
-        `The request path and query are longer than ${MAX_URL_LENGTH} characters; shorten them.`,
-      ),
-    );
+    sendProblem(res, new UriTooLongError(MAX_URL_LENGTH));
   });
 
   for (const route of routes) {
+    const handler = route.build(deps);
     const method = route.method.toLowerCase() as 'get' | 'post';
     const tooLarge = (error: unknown, _req: Request, _res: Response, next: NextFunction) =>
       next((error as { type?: string }).type === 'entity.too.large' ? new PayloadTooLargeError(route.bodyLimit) : error);
@@ -241,7 +214,7 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
           // (a close after the answer went out is not a hang-up; aborting costs a DOMException)
           res.once('close', () => res.writableFinished || clientGone.abort());
           const context = Object.assign(lambdaContext(route, event.requestContext.requestId), { clientGone: clientGone.signal });
-          const result = await route.handler(event, context);
+          const result = await handler(event, context);
           sendResult(res, result);
         } catch (error) {
           next(error);
@@ -265,7 +238,6 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = error as { type?: string; status?: number; message?: string };
     if (error instanceof HttpError) return sendProblem(res, error);
-    if (e?.type === 'entity.too.large') return sendProblem(res, new PayloadTooLargeError(AGENT_BODY_LIMIT));
     if (e?.type === 'encoding.unsupported') {
       return sendProblem(
         res,
@@ -275,7 +247,7 @@ export function createApp(routes: readonly Route[] = defaultRoutes): express.Exp
     if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendProblem(res, new ValidationError(`The request could not be read (${e.message ?? 'bad request'}).`));
     }
-    logger.error('unhandled error in the HTTP adapter', { error: error as Error });
+    deps.logger.error('unhandled error in the HTTP adapter', { error: error as Error });
     sendProblem(res, error);
   });
   return app;

@@ -2,15 +2,17 @@
 import { loadConfig } from '../../functions/shared/config';
 import { migrate } from '../../functions/shared/db/migrate';
 import { openDb } from '../../functions/shared/deps';
-import { exitOnStartupError } from './cli';
+import { createLogger } from '../../functions/shared/logger';
 import { waitForDb } from './server';
+import { exitOnStartupError } from './startup';
 
 async function main(): Promise<void> {
   try {
     const config = loadConfig();
-    const db = await openDb(config);
+    const logger = createLogger(config.logLevel);
+    const db = await openDb(config, logger);
     try {
-      await waitForDb(db, 30000);
+      await waitForDb(db, logger, 30000);
       const applied = await migrate(db);
       process.stdout.write(applied.length > 0 ? `applied migrations ${applied.join(', ')}\n` : 'database is up to date\n');
     } finally {

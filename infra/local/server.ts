@@ -1,21 +1,25 @@
 /**
- * Starts the local API server: opens the database, applies migrations, installs the handlers'
- * deps and serves the route table over HTTP. Used by `npm run server`, `npm start` and tests.
+ * Starts the local API server: opens the database, applies migrations, builds the handlers'
+ * deps and serves the route table over HTTP. Used by `npm run server`, `npm start` and tests;
+ * each call is independent, so several servers in one process never share a database.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { expireLeases, reaperIntervalMs } from '../../functions/expire-leases/expire-leases';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { routes } from '../../functions/routes';
 import type { ServerConfig } from '../../functions/shared/config';
 import type { Db } from '../../functions/shared/db/db';
 import { migrate } from '../../functions/shared/db/migrate';
-import { buildDeps, openDb, setDeps } from '../../functions/shared/deps';
-import { logger, requestLog, setLogLevel } from '../../functions/shared/logger';
+import { buildDeps, closeDeps, type Deps, openDb } from '../../functions/shared/deps';
+import { expireLeases } from '../../functions/shared/lease-expiry';
+import { createLogger, requestLog } from '../../functions/shared/logger';
 import { answerClientErrors, createApp } from './app';
 
 export type RunningServer = {
   url: string;
   port: number;
   db: Db;
+  deps: Deps;
   server: Server;
   /** Stops accepting, lets in-flight requests end (up to graceMs), closes the database. */
   close(graceMs?: number): Promise<void>;
@@ -28,7 +32,7 @@ export type StartOptions = {
 };
 
 /** Waits for the database to answer, logging once per failure streak, up to `timeoutMs`. */
-export async function waitForDb(db: Db, timeoutMs = 60000): Promise<void> {
+export async function waitForDb(db: Db, logger: Pick<Logger, 'info' | 'warn'>, timeoutMs = 60000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let logged = false;
   for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
@@ -47,26 +51,25 @@ export async function waitForDb(db: Db, timeoutMs = 60000): Promise<void> {
 
 /** Opens, migrates and serves; resolves once listening. */
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
-  setLogLevel(config.logLevel);
-  const db = options.db ?? (await openDb(config));
+  const logger = createLogger(config.logLevel);
+  const db = options.db ?? (await openDb(config, logger));
   try {
-    await waitForDb(db);
+    await waitForDb(db, logger);
     const applied = await migrate(db);
     if (applied.length > 0) logger.info('migrations applied', { versions: applied });
   } catch (error) {
     if (!options.db) await db.close();
     throw error;
   }
-  const deps = await buildDeps(config, db, options.now);
-  setDeps(deps);
+  const deps = await buildDeps(config, db, { now: options.now, logger });
   // The reaper: running tasks whose agent went silent, or whose deadline passed, end without
   // anyone calling an endpoint. A failed round (database down) is retried on the next tick.
-  const reaperLog = requestLog({ handler: 'reaper' });
+  const reaperLog = requestLog(logger, { handler: 'reaper' });
   const reaper = setInterval(() => {
     expireLeases({ ...deps, log: reaperLog }).catch((error) => reaperLog.warn('lease expiry failed', { error: (error as Error).message }));
-  }, reaperIntervalMs(deps));
+  }, deps.lease.reaperIntervalMs);
   reaper.unref();
-  const app = createApp();
+  const app = createApp(routes, deps);
   const server = await new Promise<Server>((resolve, reject) => {
     // Express 5 hands a listen error (EADDRINUSE) to this callback, not to an 'error' event.
     const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
@@ -80,13 +83,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     url: `http://${host}:${port}`,
     port,
     db,
+    deps,
     server,
     close(graceMs = 10000) {
       closing ??= (async () => {
         clearInterval(reaper);
         const closed = new Promise<void>((r) => server.close(() => r()));
         // Held picks answer now (204) instead of holding the shutdown for up to 20 s.
-        await deps.signal.close();
+        await closeDeps(deps);
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         await closed;

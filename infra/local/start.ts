@@ -4,10 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ServerConfig } from '../../functions/shared/config';
-import { logger } from '../../functions/shared/logger';
-import { describeStore, exitOnStartupError, loadServerConfigOrExit, onShutdownSignal } from './cli';
 import { startServer } from './server';
+import { describeStore, exitOnStartupError, loadServerConfigOrExit, onShutdownSignal } from './startup';
 
 const AGENT_MAIN = join(__dirname, '..', '..', 'agent', 'main.ts');
 /** Server-side secrets and settings an agent must not inherit. */
@@ -19,13 +19,13 @@ export function agentEnv(env: NodeJS.ProcessEnv, url: string, i: number): NodeJS
   for (const [k, v] of Object.entries(env)) if (!NOT_FOR_AGENTS.test(k)) out[k] = v;
   out.BACKEND_URL = url;
   out.AGENT_ID = env.AGENT_ID ? `${env.AGENT_ID}-${i + 1}` : `local-agent-${i + 1}`;
-  // Local agents serve no /healthz unless asked, then on consecutive ports (CONTRACT §7).
+  // Local agents serve no /healthz unless asked, then on consecutive ports (docs/api.md, "The agent").
   const base = env.AGENT_HEALTH_PORT ? Number(env.AGENT_HEALTH_PORT) : 0;
   out.AGENT_HEALTH_PORT = base > 0 ? String(base + i) : '0';
   return out;
 }
 
-function startAgents(config: ServerConfig, url: string): { stop(): Promise<void> } {
+function startAgents(config: ServerConfig, url: string, logger: Pick<Logger, 'warn'>): { stop(): Promise<void> } {
   const children = new Map<number, ChildProcess>();
   let stopping = false;
   const launch = (i: number) => {
@@ -65,12 +65,12 @@ async function main(): Promise<void> {
   const config = loadServerConfigOrExit('task-executor');
   const started = Date.now();
   const running = await startServer(config).catch((error) => exitOnStartupError('task-executor', error));
-  const agents = startAgents(config, running.url);
+  const agents = startAgents(config, running.url, running.deps.logger);
   process.stdout.write(
     `task-executor ready on ${running.url} with ${config.agents} agent${config.agents === 1 ? '' : 's'} (${describeStore(config)}; started in ${Date.now() - started} ms). Ctrl-C stops.\n`,
   );
   onShutdownSignal(async () => {
-    logger.info('stopping agents, then the server');
+    running.deps.logger.info('stopping agents, then the server');
     await agents.stop();
     await running.close();
   });

@@ -104,21 +104,32 @@ describe('infra/Dockerfile', () => {
   };
 
   it('is multi-stage on a Node 22 or 24 slim image', () => {
-    expect(stages.map((s) => s.name)).toEqual(['build', 'runtime', 'agent', 'server']);
+    expect(stages.map((s) => s.name)).toEqual(['build', 'base', 'agent', 'server']);
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:(22|24)-[a-z]+-slim$/m);
   });
 
-  it('compiles with npm run build, and installs production dependencies only where it runs', () => {
+  it('has no `# syntax=` line (BuildKit would fetch that frontend from Docker Hub, so offline builds fail)', () => {
+    expect(dockerfile).not.toMatch(/^#\s*syntax=/im);
+  });
+
+  it('compiles with npm run build, and installs production dependencies only in the server image', () => {
     expect(stageText('build')).toMatch(/RUN npm run build/);
-    expect(stageText('runtime')).toMatch(/RUN npm ci --omit=dev/);
-    expect(stageText('runtime')).toMatch(/COPY --from=build \/src\/dist \.\/dist/);
+    expect(stageText('server')).toMatch(/RUN npm ci --omit=dev/);
+    expect(stageText('server')).toMatch(/COPY --from=build \/src\/dist \.\/dist/);
+  });
+
+  it('ships the agent as its bundle alone: no node_modules, no server build', () => {
+    const agent = stageText('agent');
+    expect(agent.match(/^COPY .*/gm)).toEqual(['COPY --from=build /src/dist/agent.js ./agent.js']);
+    expect(agent).not.toMatch(/npm ci/);
+    expect(stageText('base')).not.toMatch(/^COPY /m);
   });
 
   it('runs compiled JavaScript with plain node under tini, as a non-root user', () => {
-    expect(stageText('runtime')).toMatch(/^USER node$/m);
-    expect(stageText('runtime')).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
+    for (const stage of ['agent', 'server']) expect(stageText(stage)).toMatch(/^USER node$/m);
+    expect(stageText('base')).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
     expect(stageText('server')).toMatch(/^CMD \["node", "dist\/infra\/local\/server-main\.js"\]$/m);
-    expect(stageText('agent')).toMatch(/^CMD \["node", "dist\/agent\/main\.js"\]$/m);
+    expect(stageText('agent')).toMatch(/^CMD \["node", "agent\.js"\]$/m);
     const instructions = dockerfile.split('\n').filter((l) => !l.startsWith('#'));
     expect(instructions.join('\n')).not.toMatch(/\btsx\b/);
   });

@@ -1,10 +1,11 @@
 /**
  * What the container images run, without Docker: `npm run build`'s output laid out as
- * infra/Dockerfile lays out /app (dist/, infra/migrations, node_modules), run with plain node,
- * and probed with the exact healthcheck commands of docker-compose.yaml.
+ * infra/Dockerfile lays out /app (the server: dist/, infra/migrations, node_modules; the agent:
+ * its bundle alone), run with plain node, and probed with the exact healthcheck commands of
+ * docker-compose.yaml.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +14,8 @@ import { createFreshDatabase, type FreshDatabase, noTestDatabase, ROOT, readYaml
 
 const run = promisify(execFile);
 const APP = mkdtempSync(join(tmpdir(), 'te-image-'));
+/** The agent image's /app: the bundle and nothing else (no node_modules anywhere above it). */
+const AGENT_APP = mkdtempSync(join(tmpdir(), 'te-agent-image-'));
 /** Only the variables a container would have: nothing of this shell or of jest leaks in. */
 const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: APP, NODE_ENV: 'production' };
 
@@ -28,10 +31,25 @@ beforeAll(async () => {
   // The server stage copies the migrations beside dist/; node_modules stands in for `npm ci --omit=dev`.
   cpSync(join(ROOT, 'infra', 'migrations'), join(APP, 'infra', 'migrations'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(APP, 'node_modules'), 'dir');
+  // The agent's bundle, with the flags of package.json's build:agent, written where the image has it.
+  const script = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts[
+    'build:agent'
+  ] as string;
+  const args = script
+    .split(/\s+/)
+    .slice(1)
+    .map((a) =>
+      a
+        .replace(/^--outfile=.*/, `--outfile=${join(AGENT_APP, 'agent.js')}`)
+        .replace(/^--metafile=.*/, `--metafile=${join(AGENT_APP, 'meta.json')}`),
+    );
+  mkdirSync(AGENT_APP, { recursive: true });
+  await run(join(ROOT, 'node_modules', '.bin', 'esbuild'), args, { cwd: ROOT });
 }, 120000);
 
 afterAll(() => {
   rmSync(APP, { recursive: true, force: true });
+  rmSync(AGENT_APP, { recursive: true, force: true });
 });
 
 /** Runs a compose healthcheck (["CMD", ...argv]) with its port swapped for the test's. */
@@ -74,6 +92,13 @@ const exited = (child: ChildProcess) =>
   });
 
 describe('the compiled app as the images lay it out', () => {
+  it('bundles the agent from agent/ and contract/ only: no server code', () => {
+    const meta = JSON.parse(readFileSync(join(AGENT_APP, 'meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
+    const own = Object.keys(meta.inputs).filter((f) => !f.startsWith('node_modules/'));
+    expect(own.length).toBeGreaterThan(3);
+    for (const file of own) expect(file).toMatch(/^(agent|contract)\//);
+  });
+
   it('finds infra/migrations from dist/ (findMigrationsDir walks up from dist/functions/shared/db)', async () => {
     const { stdout } = await run(
       process.execPath,
@@ -102,7 +127,7 @@ describe('the compiled app as the images lay it out', () => {
   });
 
   (skip ? it.skip : it)(
-    'serves, runs a task through the compiled agent, passes both compose healthchecks, and stops cleanly on SIGTERM',
+    'serves, runs a task through the agent bundle alone, passes both compose healthcheck commands, and stops cleanly on SIGTERM',
     async () => {
       if (!db) db = await createFreshDatabase(process.env.TEST_DATABASE_URL as string, 'te_image');
       const apiToken = 'image-test-api-token';
@@ -126,8 +151,8 @@ describe('the compiled app as the images lay it out', () => {
         expect(await healthcheck('backend-api-server', 3500, port)).toBe(0);
 
         const healthPort = await freePort();
-        agent = spawn(process.execPath, ['dist/agent/main.js'], {
-          cwd: APP,
+        agent = spawn(process.execPath, ['agent.js'], {
+          cwd: AGENT_APP,
           env: {
             ...BASE_ENV,
             BACKEND_URL: url,

@@ -134,7 +134,9 @@ describe('loadSecretOverrides', () => {
     serve({ [DB_ARN]: 'username=taskexec password=hunter2', [TOKENS_ARN]: JSON.stringify(TOKENS) });
     const error = (await loadSecretOverrides(env).catch((e) => e)) as Error;
     expect(error).toBeInstanceOf(SecretError);
-    expect(error.message).toBe(`DB_SECRET_ARN: the secret ${DB_ARN} is not valid JSON; store a JSON object (see docs-deploy.md).`);
+    expect(error.message).toBe(
+      `DB_SECRET_ARN: the secret ${DB_ARN} is not valid JSON; store a JSON object like {"username": "...", "password": "..."} (see docs/deployment.md).`,
+    );
     expect(error.message).not.toContain('hunter2');
   });
 

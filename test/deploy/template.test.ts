@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { routes } from '../../functions/routes';
+import type { Deps } from '../../functions/shared/deps';
+import { createLogger } from '../../functions/shared/logger';
 import { createApp } from '../../infra/local/app';
 import { missingTool, ROOT, readYaml, samFunctions, type Template } from './helpers';
 
@@ -132,9 +134,9 @@ describe('the Express adapter against the route table', () => {
   it('hands every route to its own handler, exact paths before {id}', async () => {
     const stubs = routes.map((r) => ({
       ...r,
-      handler: async () => ({ statusCode: 200, headers: { 'x-route': `${key(r.method, r.path)} -> ${r.dir}` }, body: '' }),
+      build: () => async () => ({ statusCode: 200, headers: { 'x-route': `${key(r.method, r.path)} -> ${r.dir}` }, body: '' }),
     }));
-    const server = createApp(stubs).listen(0, '127.0.0.1');
+    const server = createApp(stubs, { logger: createLogger('error') } as Deps).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
       const { port } = server.address() as AddressInfo;

@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { join, resolve } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import type { Db, Queryable } from './db';
+import { translateDbError } from './errors';
 
 /** Thrown when another live process holds the embedded data directory. */
 export class DataDirLockedError extends Error {
@@ -24,7 +25,7 @@ function isAlive(pid: number): boolean {
 
 /**
  * Takes `<dir>/lock` holding our pid. PGlite itself takes no lock, and two processes on one
- * directory silently lose writes (seen in STACK.md), so a live holder is refused; a lock
+ * directory silently lose writes (a write was lost when tried), so a live holder is refused; a lock
  * left by a dead process is taken over.
  */
 function takeLock(dir: string): () => void {
@@ -75,20 +76,41 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Db & { pgl
     throw error;
   }
 
-  const run = async <R>(q: { query: PGlite['query'] }, text: string, params?: readonly unknown[]) =>
-    (await q.query<R>(text, params as unknown[] | undefined)).rows;
+  const run = async <R>(q: { query: PGlite['query'] }, text: string, params?: readonly unknown[]): Promise<R[]> => {
+    try {
+      return (await q.query<R>(text, params as unknown[] | undefined)).rows;
+    } catch (error) {
+      throw translateDbError(error);
+    }
+  };
 
   return {
     kind: 'embedded',
     pglite,
     query: (text, params) => run(pglite, text, params),
-    tx: (fn) =>
-      pglite.transaction(async (t) => {
-        const q: Queryable = { query: (text, params) => run(t, text, params) };
-        return fn(q);
-      }),
+    async tx(fn) {
+      // Errors of fn (already translated where they came from SQL) pass through as they are.
+      let fromFn = false;
+      try {
+        return await pglite.transaction(async (t) => {
+          const q: Queryable = { query: (text, params) => run(t, text, params) };
+          try {
+            return await fn(q);
+          } catch (error) {
+            fromFn = true;
+            throw error;
+          }
+        });
+      } catch (error) {
+        throw fromFn ? error : translateDbError(error);
+      }
+    },
     async exec(sql) {
-      await pglite.exec(sql);
+      try {
+        await pglite.exec(sql);
+      } catch (error) {
+        throw translateDbError(error);
+      }
     },
     async listen(channel, onNotify) {
       // In-process: PGlite delivers NOTIFY to its own listeners, and never disconnects.

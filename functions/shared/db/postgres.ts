@@ -1,6 +1,7 @@
 import { Client, Pool, type PoolConfig } from 'pg';
 import type { DbConfig } from '../config';
-import type { Db, Queryable } from './db';
+import type { Db } from './db';
+import { translateDbError } from './errors';
 
 type PostgresConfig = Extract<DbConfig, { kind: 'postgres' }>;
 
@@ -34,15 +35,21 @@ export function openPostgres(config: PostgresConfig, options: PostgresOptions): 
 
   const query = async <R>(text: string, params?: readonly unknown[], name?: string): Promise<R[]> => {
     const values = params as unknown[] | undefined;
-    const result = name === undefined ? await pool.query(text, values) : await pool.query({ name, text, values });
-    return result.rows as R[];
+    try {
+      const result = name === undefined ? await pool.query(text, values) : await pool.query({ name, text, values });
+      return result.rows as R[];
+    } catch (error) {
+      throw translateDbError(error);
+    }
   };
 
   return {
     kind: 'postgres',
     query,
     async tx(fn) {
-      const client = await pool.connect();
+      const client = await pool.connect().catch((error: unknown) => {
+        throw translateDbError(error);
+      });
       let broken: Error | undefined;
       // pg-pool drops its own 'error' listener while a client is checked out, and pg emits
       // 'error' when the connection ends (terminated, server stopped): without this listener
@@ -51,14 +58,17 @@ export function openPostgres(config: PostgresConfig, options: PostgresOptions): 
         broken = error;
       };
       client.on('error', onError);
+      const run = async <R>(text: string, params?: readonly unknown[]): Promise<R[]> => {
+        try {
+          return (await client.query(text, params as unknown[] | undefined)).rows as R[];
+        } catch (error) {
+          throw translateDbError(error);
+        }
+      };
       try {
-        await client.query('begin');
-        const q: Queryable = {
-          query: async <R>(text: string, params?: readonly unknown[]) =>
-            (await client.query(text, params as unknown[] | undefined)).rows as R[],
-        };
-        const result = await fn(q);
-        await client.query('commit');
+        await run('begin');
+        const result = await fn({ query: run });
+        await run('commit');
         return result;
       } catch (error) {
         try {
@@ -73,7 +83,7 @@ export function openPostgres(config: PostgresConfig, options: PostgresOptions): 
       }
     },
     async exec(sql) {
-      await pool.query(sql);
+      await query(sql);
     },
     async listen(channel, onNotify, onReconnect) {
       // A dedicated connection outside the pool; re-established with backoff when it drops.

@@ -1,65 +1,58 @@
 /**
- * Every SQL statement on the tasks table, one function each. Lowercase SQL, values only as
- * cast parameters, time passed in (never now() in SQL) so tests can move the clock.
+ * Every SQL statement on the tasks table, one function each, named after what the statement
+ * does. Lowercase SQL, values only as cast parameters, time passed in (never now() in SQL) so
+ * tests can move the clock. Driver errors are translated by the Db (see db/errors.ts).
  */
+import type { Task, TaskState } from '../../../contract/task';
 import type { Queryable } from './db';
 
-export const TASK_STATES = ['queued', 'running', 'succeeded', 'failed', 'timed_out', 'canceled'] as const;
-export type TaskState = (typeof TASK_STATES)[number];
-export const TERMINAL_STATES: readonly TaskState[] = ['succeeded', 'failed', 'timed_out', 'canceled'];
-
-/** A row of `tasks`, as the drivers return it. */
+/** A row of `tasks`, as the drivers return it (infra/migrations/0001_create_tasks.sql). */
 export type TaskRow = {
+  /** assigned by the server (crypto.randomUUID) */
   id: string;
-  /** insertion order (int8 as string) */
+  /** insertion order (int8 as string): pick and list walk it, and it breaks created_at ties */
   seq: string;
+  /** the shell command, run with /bin/sh -c */
   command: string;
   state: TaskState;
+  /** how long the agent lets the command run */
   timeout_seconds: number;
+  /** the command's exit code; null until finished, or when it never exited normally */
   exit_code: number | null;
-  /** absent in list queries, which leave the output columns out */
+  /** captured output, capped head-and-tail per stream; absent in list queries */
   stdout?: string | null;
   stderr?: string | null;
+  /** some output was cut (by the agent or by the server's cap) */
   output_truncated: boolean;
+  /** why a task ended without a normal exit */
   error: string | null;
+  /** the agent that picked it (X-Agent-Id) */
   agent_id: string | null;
+  /** a fresh token per pick; heartbeat and finish must carry it */
   lease_token: string | null;
+  /** when the running task is considered lost unless heartbeated */
   lease_expires_at: Date | null;
+  /** the latest moment a running task may still run (timeout + grace, or the cancel deadline) */
   deadline_at: Date | null;
+  /** a user asked to cancel while it ran */
   cancel_requested: boolean;
+  /** how many times it was picked */
   attempts: number;
+  /** how many attempts a lost agent may cost before the task fails */
   max_attempts: number;
+  /** Idempotency-Key of the create request, and a hash of its body */
   idempotency_key: string | null;
   request_hash: string | null;
+  /** a hash of the finish body that ended it, so a retried identical finish is recognised */
   finish_hash: string | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
 };
 
-/** The task resource of CONTRACT §3. */
-export type Task = {
-  id: string;
-  command: string;
-  state: TaskState;
-  exitCode: number | null;
-  stdout?: string;
-  stderr?: string;
-  outputTruncated: boolean;
-  error: string | null;
-  timeoutSeconds: number;
-  agentId: string | null;
-  cancelRequested: boolean;
-  attempts: number;
-  maxAttempts: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-};
-
 const iso = (d: Date | null): string | null => (d === null ? null : new Date(d).toISOString());
 
-/** Maps a row to the API shape; list rows (no output columns) map without stdout/stderr. */
+/** Maps a row to the task resource; list rows (no output columns) map without stdout/stderr. */
 export function toTask(row: TaskRow): Task {
   const task: Task = {
     id: row.id,
@@ -116,13 +109,13 @@ export async function insertTask(q: Queryable, t: NewTask): Promise<TaskRow | nu
 }
 
 /** The task created with this Idempotency-Key, if any. */
-export async function getTaskByIdempotencyKey(q: Queryable, key: string): Promise<TaskRow | null> {
+export async function selectTaskByIdempotencyKey(q: Queryable, key: string): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>('select * from tasks where idempotency_key = $1::text', [key]);
   return rows[0] ?? null;
 }
 
 /** One task by id, with its output. */
-export async function getTask(q: Queryable, id: string): Promise<TaskRow | null> {
+export async function selectTask(q: Queryable, id: string): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>('select * from tasks where id = $1::uuid', [id], 'te_get_task');
   return rows[0] ?? null;
 }
@@ -142,7 +135,7 @@ export type ListQuery = {
  * Newest first, keyset-paginated on seq, output columns left out (they can be megabytes).
  * Fetches limit+1 rows so the caller knows whether there is a next page.
  */
-export async function listTasks(q: Queryable, l: ListQuery): Promise<TaskRow[]> {
+export async function selectTaskPage(q: Queryable, l: ListQuery): Promise<TaskRow[]> {
   return q.query<TaskRow>(
     `select ${LIST_COLUMNS} from tasks
      where ($1::text[] is null or state = any($1::text[]))
@@ -167,7 +160,7 @@ export type PickRequest = {
  * concurrent pickers pass over a row another picker holds instead of waiting on it, so each
  * task goes to exactly one agent; the partial index tasks_queued_seq_idx serves the scan.
  */
-export async function pickNextTask(q: Queryable, p: PickRequest): Promise<TaskRow | null> {
+export async function claimNextQueuedTask(q: Queryable, p: PickRequest): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
     `update tasks t
         set state = 'running',
@@ -207,10 +200,10 @@ export type FinishRequest = {
 
 /**
  * Ends a running task held by this agent (and lease token, when given); null if it is not.
- * A cancel requested while it ran wins: the task ends `canceled` (CONTRACT §4), its exit
+ * A cancel requested while it ran wins: the task ends `canceled` (docs/api.md, cancel), its exit
  * code and output kept as the agent reported them.
  */
-export async function finishTask(q: Queryable, f: FinishRequest): Promise<TaskRow | null> {
+export async function endRunningTask(q: Queryable, f: FinishRequest): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
     `update tasks
         set state = case when cancel_requested then 'canceled' else $4::text end,
@@ -239,7 +232,7 @@ export async function finishTask(q: Queryable, f: FinishRequest): Promise<TaskRo
 export type HeartbeatRequest = { id: string; agentId: string; leaseToken: string | null; leaseSeconds: number; now: Date };
 
 /** Extends this agent's lease on a running task; null when the task is not (or no longer) its. */
-export async function heartbeatTask(q: Queryable, h: HeartbeatRequest): Promise<TaskRow | null> {
+export async function extendTaskLease(q: Queryable, h: HeartbeatRequest): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
     `update tasks
         set lease_expires_at = $4::timestamptz + make_interval(secs => $5::int)
@@ -261,7 +254,7 @@ export type CancelRequest = { id: string; now: Date; cancelGraceSeconds: number 
  * (which learns it from its next heartbeat) and its deadline pulled in to now + grace, after
  * which the reaper ends it even if the agent stays silent. Null when it had already ended.
  */
-export async function cancelTask(q: Queryable, c: CancelRequest): Promise<TaskRow | null> {
+export async function cancelOrFlagTask(q: Queryable, c: CancelRequest): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
     `update tasks
         set state = case when state = 'queued' then 'canceled' else state end,
@@ -284,7 +277,7 @@ export async function cancelTask(q: Queryable, c: CancelRequest): Promise<TaskRo
  * again while attempts remain (max_attempts > 1 only: shell commands are not idempotent).
  * Re-queued tasks keep their seq, so they are picked before newer ones, and are notified.
  */
-export async function expireLeases(q: Queryable, now: Date, limit = 1000): Promise<TaskRow[]> {
+export async function endExpiredTasks(q: Queryable, now: Date, limit = 1000): Promise<TaskRow[]> {
   return q.query<TaskRow>(
     `with expired as (
        select id,

@@ -1,6 +1,6 @@
 /**
- * The head-and-tail output cap of CONTRACT §3, shared by the agent (streaming, while the
- * command runs) and the server (on what a finish carries). Pure: no I/O, no config.
+ * The head-and-tail output cap of the task resource (docs/api.md, "Output"), shared by the
+ * agent (while the command runs) and the server (on what a finish carries). Pure: no I/O.
  */
 
 /** Room kept for the marker line, which is far shorter than this. */

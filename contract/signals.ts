@@ -1,5 +1,6 @@
 /**
- * Stop signals for long-running processes (the agent, and the local server's entry points).
+ * The stop-signal convention every process of the project follows (the agent, the local
+ * server's entry points, the CLI): the first SIGINT/SIGTERM asks to stop, a later one insists.
  * A terminal's Ctrl-C reaches a process under `npm run` twice at once (from the terminal, and
  * forwarded by npm): a repeat within this window is the same request, not a second one.
  */

@@ -1,8 +1,8 @@
 /** Start-up helpers shared by the local entry points: one clear line instead of a stack trace. */
-import { onSignals } from '../../agent/signals';
+import { onSignals } from '../../contract/signals';
 import { ConfigError, checkExposure, loadConfig, type ServerConfig } from '../../functions/shared/config';
 import { DataDirLockedError } from '../../functions/shared/db/embedded';
-import { logger } from '../../functions/shared/logger';
+import { createLogger } from '../../functions/shared/logger';
 
 /** Prints a known start-up failure as one line and exits 1; rethrows nothing. */
 export function exitOnStartupError(what: string, error: unknown): never {
@@ -44,7 +44,7 @@ export function loadServerConfigOrExit(what: string): ServerConfig {
   }
   const exposure = checkExposure(config);
   if (exposure.refuse) exitOnStartupError(what, new Error(exposure.refuse));
-  if (exposure.warn) logger.warn(exposure.warn);
+  if (exposure.warn) createLogger(config.logLevel).warn(exposure.warn);
   return config;
 }
 

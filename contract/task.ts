@@ -1,0 +1,62 @@
+/**
+ * The task resource and what the API answers, as users, agents, the CLI and the dashboard see
+ * them (docs/api.md). Types and constants only: nothing here touches a database or the network.
+ */
+
+export const TASK_STATES = ['queued', 'running', 'succeeded', 'failed', 'timed_out', 'canceled'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const TERMINAL_STATES = ['succeeded', 'failed', 'timed_out', 'canceled'] as const satisfies readonly TaskState[];
+export type TerminalState = (typeof TERMINAL_STATES)[number];
+
+/** True for a state that never changes again. */
+export function isTerminal(state: TaskState): state is TerminalState {
+  return (TERMINAL_STATES as readonly TaskState[]).includes(state);
+}
+
+/** The task resource (docs/api.md, "The task resource"). */
+export type Task = {
+  id: string;
+  command: string;
+  state: TaskState;
+  exitCode: number | null;
+  /** absent in list items */
+  stdout?: string;
+  stderr?: string;
+  outputTruncated: boolean;
+  error: string | null;
+  timeoutSeconds: number;
+  agentId: string | null;
+  cancelRequested: boolean;
+  attempts: number;
+  maxAttempts: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+};
+
+/** A page of GET /tasks. */
+export type TaskPage = { tasks: Task[]; nextCursor: string | null };
+
+/** What pick hands an agent: the task plus what it needs to hold and report it. */
+export type PickedTask = Task & {
+  leaseToken: string;
+  leaseExpiresAt: string;
+  heartbeatIntervalSeconds: number;
+  outputLimitBytes: number;
+};
+
+/** The answer to a heartbeat. */
+export type HeartbeatAnswer = { cancelRequested: boolean; leaseExpiresAt: string };
+
+/** What an agent reports when a command ended (POST /tasks/{id}/finish). */
+export type FinishBody = {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  outputTruncated?: boolean;
+  state?: TerminalState;
+  error?: string | null;
+};
+
+/** Every 4xx/5xx body: RFC 9457 problem details. */
+export type Problem = { type: string; title: string; status: number; detail: string };
