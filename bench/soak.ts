@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
-import { freePort } from '../test/helpers/net';
+import { freePort } from '../test/support/net';
 
 const ROOT = join(__dirname, '..');
 const ENDED = ['succeeded', 'failed', 'timed_out', 'canceled'];

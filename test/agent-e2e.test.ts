@@ -10,9 +10,9 @@ import type { Readable } from 'node:stream';
 import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
 import { type RunningServer, startServer } from '../infra/local/server';
-import { stores } from './helpers/databases';
-import { freePort } from './helpers/net';
-import { call, startTestServer, type TestServer } from './helpers/server';
+import { stores } from './support/databases';
+import { freePort } from './support/net';
+import { call, startTestServer, type TestServer } from './support/server';
 
 const ROOT = join(__dirname, '..');
 const AGENT_TOKEN = 'agent-token-e2e-7c1f';

@@ -1,8 +1,9 @@
 /**
  * The positive contract of docs/api.md (the task resource, user and agent endpoints) over HTTP, on every store.
  */
-import { stores } from './helpers/databases';
-import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './helpers/server';
+import { stores } from './support/databases';
+import { expectProblem } from './support/problem';
+import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './support/server';
 
 type Task = {
   id: string;
@@ -25,18 +26,6 @@ type Page = { tasks: Task[]; nextCursor: string | null };
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const OUTPUT_LIMIT = 2048;
-
-/** Asserts an RFC 9457 problem answer with this status. */
-function expectProblem(reply: Reply, status: number): void {
-  expect(reply.status).toBe(status);
-  expect(reply.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(reply.body).toEqual({
-    type: expect.stringMatching(/\S/),
-    title: expect.stringMatching(/\S/),
-    status,
-    detail: expect.stringMatching(/\S/),
-  });
-}
 
 describe.each(stores)('the API on $name', (store) => {
   let server: TestServer;

@@ -10,8 +10,8 @@ import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
 import { buildDeps, closeDeps, type Deps } from '../functions/shared/deps';
 import type { Event, Result } from '../functions/shared/http';
-import { pgliteStore } from './helpers/databases';
-import { buildContext } from './helpers/events';
+import { pgliteStore } from './support/databases';
+import { buildContext } from './support/events';
 
 const FIXTURES_DIR = path.resolve(__dirname, '../../shared/fixtures/apigw');
 const fixtureNames = existsSync(FIXTURES_DIR) ? readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')) : [];

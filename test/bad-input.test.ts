@@ -2,8 +2,8 @@
  * docs/api.md's Errors over HTTP: every bad input answers its 4xx as problem+json, and nothing is
  * stored or changed.
  */
-import { stores } from './helpers/databases';
-import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './helpers/server';
+import { stores } from './support/databases';
+import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './support/server';
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 const MiB = 1024 * 1024;

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import type { Db } from '../functions/shared/db/db';
 import { claimNextQueuedTask, insertTask } from '../functions/shared/db/tasks';
-import { stores } from './helpers/databases';
-import { call, startTestServer, type TestServer } from './helpers/server';
+import { stores } from './support/databases';
+import { call, startTestServer, type TestServer } from './support/server';
 
 const PICKERS = 24;
 const TASKS = 400;

@@ -12,9 +12,9 @@ import { type Route, routes } from '../functions/routes';
 import type { Deps } from '../functions/shared/deps';
 import { createLogger } from '../functions/shared/logger';
 import { answerClientErrors, createApp, MAX_URL_LENGTH } from '../infra/local/app';
-import { stores } from './helpers/databases';
-import { parseResponse, type RawReply, type RawRequest, rawRequest } from './helpers/raw-http';
-import { call, startTestServer, type TestServer } from './helpers/server';
+import { stores } from './support/databases';
+import { parseResponse, type RawReply, type RawRequest, rawRequest } from './support/raw-http';
+import { call, startTestServer, type TestServer } from './support/server';
 
 const API_TOKEN = 'hostile-api-token-0123456789';
 const AGENT_TOKEN = 'hostile-agent-token-9876543210';

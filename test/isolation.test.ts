@@ -2,8 +2,8 @@
  * Deps are a value per server, not a process-wide one: two servers in one process, each on its
  * own database, never serve each other's data, and stopping one leaves the other working.
  */
-import { stores } from './helpers/databases';
-import { call, startTestServer, type TestServer } from './helpers/server';
+import { stores } from './support/databases';
+import { call, startTestServer, type TestServer } from './support/server';
 
 describe.each(stores)('two servers in one process ($name)', (store) => {
   let a: TestServer;

@@ -1,9 +1,9 @@
 import { leasePolicy, loadConfig } from '../functions/shared/config';
 import { expireLeases } from '../functions/shared/lease-expiry';
 import { requestLog } from '../functions/shared/logger';
-import { eventually, movableClock } from './helpers/clock';
-import { stores } from './helpers/databases';
-import { agentHeaders, call, startTestServer, type TestServer } from './helpers/server';
+import { eventually, movableClock } from './support/clock';
+import { stores } from './support/databases';
+import { agentHeaders, call, startTestServer, type TestServer } from './support/server';
 
 type T = {
   id: string;

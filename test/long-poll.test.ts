@@ -1,6 +1,6 @@
 import type { Db } from '../functions/shared/db/db';
-import { stores } from './helpers/databases';
-import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './helpers/server';
+import { stores } from './support/databases';
+import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './support/server';
 
 /** Counts the pick statements the server runs, to show held picks do not spin. */
 function countPicks(db: Db): { db: Db; picks: () => number } {

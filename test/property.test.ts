@@ -9,10 +9,10 @@
 import fc from 'fast-check';
 import { type Route, routes } from '../functions/routes';
 import type { Event, Result } from '../functions/shared/http';
-import { stores } from './helpers/databases';
-import { buildContext, buildEvent } from './helpers/events';
-import { type RawRequest, rawRequest } from './helpers/raw-http';
-import { call, startTestServer, type TestServer } from './helpers/server';
+import { stores } from './support/databases';
+import { buildContext, buildEvent } from './support/events';
+import { type RawRequest, rawRequest } from './support/raw-http';
+import { call, startTestServer, type TestServer } from './support/server';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 1000);
 const SEED = process.env.FC_SEED === undefined ? undefined : Number(process.env.FC_SEED);

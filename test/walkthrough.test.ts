@@ -1,5 +1,5 @@
-import { stores } from './helpers/databases';
-import { agentHeaders, call, startTestServer, type TestServer } from './helpers/server';
+import { stores } from './support/databases';
+import { agentHeaders, call, startTestServer, type TestServer } from './support/server';
 
 describe.each(stores)('the walk-through on $name', (store) => {
   let server: TestServer;

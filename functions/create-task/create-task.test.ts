@@ -1,5 +1,5 @@
 import { COMMAND_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, USER_BODY_LIMIT } from '../../contract/http';
-import { buildEvent } from '../../test/helpers/events';
+import { buildEvent } from '../../test/support/events';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../shared/errors';
 import { parseCreateTaskRequest } from './create-task';
 

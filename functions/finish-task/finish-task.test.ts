@@ -1,5 +1,5 @@
 import { AGENT_BODY_LIMIT } from '../../contract/http';
-import { buildEvent } from '../../test/helpers/events';
+import { buildEvent } from '../../test/support/events';
 import { HttpError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../shared/errors';
 import { finalState, parseFinishRequest } from './finish-task';
 

@@ -1,5 +1,5 @@
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../contract/http';
-import { buildEvent } from '../../test/helpers/events';
+import { buildEvent } from '../../test/support/events';
 import type { Db } from '../shared/db/db';
 import { ValidationError } from '../shared/errors';
 import { decodeCursor, encodeCursor, listTasks, parseListTasksRequest } from './list-tasks';

@@ -42,7 +42,9 @@ export async function waitForDb(db: Db, logger: Pick<Logger, 'info' | 'warn'>, t
       return;
     } catch (error) {
       if (Date.now() + delay > deadline) throw error;
-      if (!logged) logger.warn('waiting for the database', { error: (error as Error).message });
+      // The driver's own words (connect ECONNREFUSED ...) say what to check; the 503 does not.
+      const cause = (error as { cause?: Error }).cause ?? (error as Error);
+      if (!logged) logger.warn('waiting for the database', { error: cause.message });
       logged = true;
       await new Promise((r) => setTimeout(r, delay));
     }

@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../helpers/net';
+import { freePort } from '../support/net';
 import { createFreshDatabase, type FreshDatabase, noTestDatabase, ROOT, readYaml } from './helpers';
 
 const run = promisify(execFile);

@@ -6,8 +6,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pgliteStore, postgresStore } from '../helpers/databases';
-import { call, startTestServer, type TestServer } from '../helpers/server';
+import { pgliteStore, postgresStore } from '../support/databases';
+import { call, startTestServer, type TestServer } from '../support/server';
 import {
   getTask,
   killGroup,

@@ -11,10 +11,10 @@ import { loadConfig } from '../../functions/shared/config';
 import { openPostgres } from '../../functions/shared/db/postgres';
 import { UnavailableError } from '../../functions/shared/errors';
 import { type RunningServer, startServer } from '../../infra/local/server';
-import { eventually } from '../helpers/clock';
-import { freePort } from '../helpers/net';
-import { type PrivatePostgres, privatePostgresUnavailable, startPrivatePostgres } from '../helpers/private-postgres';
-import { agentHeaders, call, type Reply } from '../helpers/server';
+import { eventually } from '../support/clock';
+import { freePort } from '../support/net';
+import { type PrivatePostgres, privatePostgresUnavailable, startPrivatePostgres } from '../support/private-postgres';
+import { agentHeaders, call, type Reply } from '../support/server';
 
 const ROOT = join(__dirname, '..', '..');
 const DB = 'te_outage';

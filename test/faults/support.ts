@@ -7,8 +7,8 @@ import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_proces
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { freePort } from '../helpers/net';
-import { call } from '../helpers/server';
+import { freePort } from '../support/net';
+import { call } from '../support/server';
 
 const ROOT = join(__dirname, '..', '..');
 export const ENDED = ['succeeded', 'failed', 'timed_out', 'canceled'];
