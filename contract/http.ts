@@ -13,6 +13,8 @@ export const ROUTES = {
   heartbeat: '/tasks/{id}/heartbeat',
   finish: '/tasks/{id}/finish',
   cancel: '/tasks/{id}/cancel',
+  /** GET: read a stream (users); POST: send new output (the task's agent) */
+  output: '/tasks/{id}/output',
 } as const;
 
 /** A concrete path: the template with its {id} filled in (URL-encoded). */
@@ -25,6 +27,10 @@ export const HEADERS = {
   agentId: 'x-agent-id',
   leaseToken: 'x-lease-token',
   idempotencyKey: 'idempotency-key',
+  /** GET /tasks/{id}/output answers: the offset to pass back, the task's state, and whether the stream is complete */
+  nextOffset: 'x-next-offset',
+  taskState: 'x-task-state',
+  outputComplete: 'x-output-complete',
 } as const;
 
 /** 1 MiB on user endpoints; 6 MiB on finish, Lambda's own payload limit. */
@@ -38,6 +44,11 @@ export const DEFAULT_TIMEOUT_SECONDS = 3600;
 export const MAX_TIMEOUT_SECONDS = 86400;
 /** The longest a pick may be held (?wait=). */
 export const MAX_PICK_WAIT_SECONDS = 20;
+/** The longest a read of GET /tasks/{id}/output may be held (?wait=). */
+export const MAX_OUTPUT_WAIT_SECONDS = 20;
+/** An agent sends new output at least this often while it flows, and at once past OUTPUT_FLUSH_BYTES buffered. */
+export const OUTPUT_FLUSH_MS = 1000;
+export const OUTPUT_FLUSH_BYTES = 64 * 1024;
 /** GET /tasks page sizes. */
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;

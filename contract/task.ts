@@ -58,5 +58,26 @@ export type FinishBody = {
   error?: string | null;
 };
 
+/** The two output streams of a command. */
+export const STREAMS = ['stdout', 'stderr'] as const;
+export type StreamName = (typeof STREAMS)[number];
+
+/**
+ * New text of one stream in an agent's output send: `data` starts at byte `offset` of the
+ * stream's text as stored (UTF-8 bytes, invalid bytes and NUL already replaced by U+FFFD,
+ * never a character split across sends).
+ */
+export type OutputChunk = { offset: number; data: string };
+
+/** POST /tasks/{id}/output (the task's agent, with its lease token): new output of either or both streams. */
+export type OutputSend = Partial<Record<StreamName, OutputChunk>>;
+
+/**
+ * The answer to an output send: how many bytes of each stream the server holds (a retried
+ * send is idempotent; where the server holds less than was sent, the agent resends from its
+ * figure), and the cancel flag and lease as a heartbeat gives them (a send extends the lease).
+ */
+export type OutputAck = Record<StreamName, number> & HeartbeatAnswer;
+
 /** Every 4xx/5xx body: RFC 9457 problem details. */
 export type Problem = { type: string; title: string; status: number; detail: string };
