@@ -95,16 +95,22 @@ describe('loadAgentConfig', () => {
     expect(message.split('\n')).toHaveLength(1);
   });
 
+  it('refuses an AGENT_TOKEN under 16 characters, which the server would refuse too', () => {
+    expect(problemWith({ AGENT_TOKEN: 'fifteen-chars-x' })).toContain('AGENT_TOKEN is 15 characters long; the server needs at least 16');
+    expect(problemWith({ AGENT_TOKEN: 'fifteen-chars-x' })).not.toContain('fifteen-chars-x');
+    expect(loadAgentConfig({ AGENT_TOKEN: 'sixteen-chars-xy' }).agentToken).toBe('sixteen-chars-xy');
+  });
+
   it('passes tokens and database settings to no command, and TASK_ENV_* without the prefix', () => {
     const c = loadAgentConfig({
       PATH: '/usr/bin:/bin',
-      AGENT_TOKEN: 'agent-secret',
-      API_TOKEN: 'api-secret',
+      AGENT_TOKEN: 'agent-secret-0123456789',
+      API_TOKEN: 'api-secret-0123456789',
       DB_PASSWORD: 'db-secret',
       DATABASE_URL: 'postgres://u:p@h/d',
       TASK_ENV_FOO: 'bar',
     });
-    expect(c.agentToken).toBe('agent-secret');
+    expect(c.agentToken).toBe('agent-secret-0123456789');
     expect(c.commandEnv).toEqual({ PATH: '/usr/bin:/bin', FOO: 'bar' });
   });
 

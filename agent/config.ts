@@ -67,6 +67,8 @@ export function parseDuration(text: string): number | null {
 /** Variables a command inherits from the agent; nothing else (no tokens, no DB_*). */
 export const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR'] as const;
 export const TASK_ENV_PREFIX = 'TASK_ENV_';
+/** The server's minimum (functions/shared/config.ts MIN_TOKEN_LENGTH; the agent ships alone, so it is repeated). */
+const MIN_TOKEN_LENGTH = 16;
 
 type Env = Record<string, string | undefined>;
 
@@ -152,12 +154,21 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     }
   }
 
+  const agentToken = get('AGENT_TOKEN');
+  // The server refuses to start with a token this weak (functions/shared/config.ts); an agent
+  // holding one would only ever get 401s.
+  if (agentToken !== undefined && agentToken.length < MIN_TOKEN_LENGTH) {
+    problems.push(`AGENT_TOKEN is ${agentToken.length} characters long; the server needs at least ${MIN_TOKEN_LENGTH}`);
+  } else if (agentToken !== undefined && !/^[\x21-\x7e]+$/.test(agentToken)) {
+    problems.push('AGENT_TOKEN must be printable ASCII without spaces');
+  }
+
   const config: AgentConfig = Object.freeze({
     backendUrl: backendUrl as string,
     pollIntervalMs: duration('POLL_INTERVAL', '1s', 50, 3600000),
     pollWaitSeconds: duration('POLL_WAIT', '20s', 0, 20000) / 1000,
     logLevel: rawLevel as AgentLogLevel,
-    agentToken: get('AGENT_TOKEN'),
+    agentToken,
     agentId,
     stopGraceMs: duration('AGENT_STOP_GRACE', '25s', 0, 3600000),
     killGraceMs: duration('AGENT_KILL_GRACE', '5s', 0, 600000),

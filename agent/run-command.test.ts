@@ -212,8 +212,8 @@ describe('runCommand', () => {
     const config = loadAgentConfig({
       PATH: BASE_ENV.PATH,
       HOME: '/root',
-      AGENT_TOKEN: 'agent-secret-1',
-      API_TOKEN: 'api-secret-2',
+      AGENT_TOKEN: 'agent-secret-1-0123456789',
+      API_TOKEN: 'api-secret-2-0123456789',
       DB_PASSWORD: 'db-secret-3',
       DATABASE_URL: 'postgres://u:db-secret-4@db/tasks',
       TASK_ENV_FOO: 'bar',

@@ -171,7 +171,7 @@ describe.each(stores)('the agent process against a real server on $name', (store
       agent = startAgent(`e2e-${store.name}`, {
         BACKEND_URL: base,
         AGENT_TOKEN,
-        API_TOKEN: 'api-secret-e2e',
+        API_TOKEN: 'api-secret-e2e-0123456789',
         DB_PASSWORD: 'db-secret-e2e',
         TASK_ENV_FOO: 'bar',
         AGENT_HEALTH_PORT: String(healthPort),

@@ -38,8 +38,8 @@ describe('loadConfig', () => {
       SERVER_HOST: '0.0.0.0',
       LOG_LEVEL: 'DEBUG',
       DATA_DIR: 'memory',
-      API_TOKEN: 'api-secret',
-      AGENT_TOKEN: 'agent-secret',
+      API_TOKEN: 'api-secret-0123456789',
+      AGENT_TOKEN: 'agent-secret-0123456789',
       ALLOW_UNAUTHENTICATED: 'true',
       AGENTS: '0',
       LEASE_SECONDS: '45',
@@ -50,8 +50,8 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       logLevel: 'debug',
       db: { kind: 'embedded', dataDir: 'memory' },
-      apiToken: 'api-secret',
-      agentToken: 'agent-secret',
+      apiToken: 'api-secret-0123456789',
+      agentToken: 'agent-secret-0123456789',
       allowUnauthenticated: true,
       agents: 0,
       leaseSeconds: 45,
@@ -122,6 +122,27 @@ describe('loadConfig', () => {
     for (const name of ['SERVER_PORT', 'LOG_LEVEL', 'LEASE_SECONDS']) expect(error.message).toContain(name);
   });
 
+  it.each(['API_TOKEN', 'AGENT_TOKEN'])('refuses a %s under 16 characters in one line, without echoing it', (name) => {
+    const error = configError({ [name]: 'short-token-15c' });
+    expect(error.problems).toEqual([expect.stringContaining(`${name} is 15 characters long; use at least 16`)]);
+    expect(error.message).not.toContain('short-token-15c');
+    expect(loadConfig({ [name]: 'exactly-16-chars' })).toBeDefined();
+  });
+
+  it.each([
+    ['a space', 'a token with spaces in it'],
+    ['a character outside ASCII', 'token-with-é-0123456789'],
+  ])('refuses a token with %s, which no Authorization header can carry', (_what, token) => {
+    expect(configError({ API_TOKEN: token }).problems).toEqual([expect.stringContaining('API_TOKEN must be printable ASCII')]);
+  });
+
+  it('refuses the same value for API_TOKEN and AGENT_TOKEN', () => {
+    const same = 'one-token-for-both-0123456789';
+    const error = configError({ API_TOKEN: same, AGENT_TOKEN: same });
+    expect(error.problems).toEqual(['API_TOKEN and AGENT_TOKEN are the same; give each its own value']);
+    expect(error.message).not.toContain(same);
+  });
+
   it('does not echo a token in an error', () => {
     const error = configError({ API_TOKEN: 'super-secret-token', SERVER_PORT: 'abc' });
     expect(error.message).not.toContain('super-secret-token');
@@ -142,12 +163,12 @@ describe('checkExposure', () => {
   });
 
   it('refuses a public host with only one token, naming the missing one', () => {
-    const { refuse } = checkExposure(loadConfig({ SERVER_HOST: '0.0.0.0', API_TOKEN: 'a' }));
+    const { refuse } = checkExposure(loadConfig({ SERVER_HOST: '0.0.0.0', API_TOKEN: 'a'.repeat(16) }));
     expect(refuse).toMatch(/without AGENT_TOKEN/);
   });
 
   it('allows a public host with both tokens', () => {
-    expect(checkExposure(loadConfig({ SERVER_HOST: '0.0.0.0', API_TOKEN: 'a', AGENT_TOKEN: 'b' }))).toEqual({});
+    expect(checkExposure(loadConfig({ SERVER_HOST: '0.0.0.0', API_TOKEN: 'a'.repeat(16), AGENT_TOKEN: 'b'.repeat(16) }))).toEqual({});
   });
 
   it('warns instead of refusing when ALLOW_UNAUTHENTICATED=true', () => {

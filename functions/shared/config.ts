@@ -112,6 +112,23 @@ export class EnvReader {
   }
 }
 
+/** The shortest token accepted: 16 characters (of the 64 hex that `openssl rand -hex 32` gives). */
+export const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * Why a token is refused, or null: under MIN_TOKEN_LENGTH characters, or characters a bearer
+ * token cannot carry (the Authorization header is matched as `Bearer <no spaces>`). Never
+ * echoes the token.
+ */
+export function tokenProblem(name: string, token: string | undefined): string | null {
+  if (token === undefined) return null;
+  if (token.length < MIN_TOKEN_LENGTH) {
+    return `${name} is ${token.length} characters long; use at least ${MIN_TOKEN_LENGTH}, e.g. ${name}=$(openssl rand -hex 32)`;
+  }
+  if (!/^[\x21-\x7e]+$/.test(token)) return `${name} must be printable ASCII without spaces, e.g. ${name}=$(openssl rand -hex 32)`;
+  return null;
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
@@ -146,6 +163,14 @@ export function loadConfig(env: Env = process.env): ServerConfig {
 
   const apiToken = r.str('API_TOKEN');
   const agentToken = r.str('AGENT_TOKEN');
+  for (const problem of [tokenProblem('API_TOKEN', apiToken), tokenProblem('AGENT_TOKEN', agentToken)]) {
+    if (problem !== null) r.problems.push(problem);
+  }
+  // One value for both would let every agent (and every command that can read an agent's
+  // environment) submit commands, and every user act as an agent.
+  if (apiToken !== undefined && apiToken === agentToken) {
+    r.problems.push('API_TOKEN and AGENT_TOKEN are the same; give each its own value');
+  }
   const allowUnauthenticated = r.bool('ALLOW_UNAUTHENTICATED', false);
   const config: ServerConfig = Object.freeze({
     port,
