@@ -12,7 +12,8 @@ import * as heartbeatTask from './heartbeat-task/handler';
 import * as listTasks from './list-tasks/handler';
 import * as pickTask from './pick-task/handler';
 import * as root from './root/handler';
-import type { BuildHandler } from './shared/middleware';
+import type { Audience } from './shared/auth';
+import type { BuildHandler, DepsSource, Handler } from './shared/middleware';
 
 export type Route = {
   method: 'GET' | 'POST';
@@ -21,13 +22,15 @@ export type Route = {
   /** the handler's folder under functions/ (also its SAM function's entry point) */
   dir: string;
   /** builds the handler for a set of deps (the Lambda entry point exports it built from its environment) */
-  build: BuildHandler;
+  build: (deps: DepsSource) => Handler;
+  /** whose token the route needs (the handler's own, from defineHandler): the local adapter checks it before reading a body */
+  audience: Audience;
   /** the largest body the handler accepts (it checks itself; the local adapter reads no more) */
   bodyLimit: number;
 };
 
 /** Exact paths come before parameterised ones: /tasks/pick is never read as a task id. */
-export const routes: readonly Route[] = [
+const table: readonly (Omit<Route, 'audience' | 'build'> & { build: BuildHandler })[] = [
   { method: 'GET', path: ROUTES.root, dir: 'root', build: root.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'GET', path: ROUTES.health, dir: 'health', build: health.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'POST', path: ROUTES.tasks, dir: 'create-task', build: createTask.build, bodyLimit: USER_BODY_LIMIT },
@@ -39,3 +42,6 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: ROUTES.finish, dir: 'finish-task', build: finishTask.build, bodyLimit: AGENT_BODY_LIMIT },
   { method: 'POST', path: ROUTES.cancel, dir: 'cancel-task', build: cancelTask.build, bodyLimit: USER_BODY_LIMIT },
 ];
+
+/** The route table, each route with its handler's audience. */
+export const routes: readonly Route[] = table.map((route) => ({ ...route, audience: route.build.audience }));

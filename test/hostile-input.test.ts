@@ -889,12 +889,79 @@ describe.each(stores)('hostile input on $name', (store) => {
   });
 });
 
+/**
+ * A server without tokens (the loopback default) against the requests a web page can make:
+ * a DNS rebinding name in Host (421), another site's Origin or Sec-Fetch-Site (403), on every
+ * route that needs a token when one is set. Each request is otherwise valid, and changes nothing.
+ */
+describe.each(stores)('requests a web page makes, without tokens, on $name', (store) => {
+  let server: TestServer;
+  let seeded: Seeded;
+  const snapshot = () => server.db.query('select * from tasks order by seq');
+  const guarded = routes.filter((r) => r.audience !== 'public');
+
+  beforeAll(async () => {
+    server = await startTestServer(store, { LEASE_SECONDS: '3600' });
+    const post = async (command: string) => (await call(server.url, 'POST', '/tasks', { body: { command } })).body as { id: string };
+    const running = await post('sleep 100');
+    const picked = await call(server.url, 'GET', '/tasks/pick', { headers: { 'x-agent-id': AGENT } });
+    const queued = await post('echo queued');
+    seeded = { running: running.id, queued: queued.id, leaseToken: (picked.body as { leaseToken: string }).leaseToken };
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  const BROWSER_CASES: [name: string, status: number, headers: (port: number) => [string, string][]][] = [
+    [
+      'a DNS rebinding Host and Origin',
+      421,
+      (p) => [
+        ['Host', `attacker.example:${p}`],
+        ['Origin', `http://attacker.example:${p}`],
+      ],
+    ],
+    ['a DNS rebinding Host alone', 421, (p) => [['Host', `rebind.attacker.example:${p}`]]],
+    ['a loopback Host with another port', 421, (p) => [['Host', `127.0.0.1:${p + 1}`]]],
+    ["another site's Origin", 403, () => [['Origin', 'https://attacker.example']]],
+    ['Origin: null', 403, () => [['Origin', 'null']]],
+    ['a local page on another port', 403, (p) => [['Origin', `http://127.0.0.1:${p + 1}`]]],
+    ['Sec-Fetch-Site: cross-site without Origin', 403, () => [['Sec-Fetch-Site', 'cross-site']]],
+    ['Sec-Fetch-Site: same-site without Origin', 403, () => [['Sec-Fetch-Site', 'same-site']]],
+  ];
+
+  describe.each(guarded.map((route) => [`${route.method} ${route.path}`, route] as const))('%s', (_name, route) => {
+    it.each(BROWSER_CASES)('answers %s with %d problem+json and changes nothing', async (_case, status, headers) => {
+      const own = route.audience === 'agent' && route.path.startsWith('/tasks/{id}/');
+      const path = route.path.replace('{id}', own ? seeded.running : seeded.queued);
+      const spec = route.method === 'POST' ? BODY_SPECS[route.dir] : undefined;
+      const before = await snapshot();
+      const reply = await rawRequest(server.url, {
+        method: route.method,
+        target: path,
+        headers: [
+          ...headers(server.port),
+          ['X-Agent-Id', AGENT],
+          ['X-Lease-Token', seeded.leaseToken],
+          ...(route.method === 'POST' ? [JSON_TYPE] : []),
+        ],
+        body: route.method === 'POST' ? JSON.stringify(spec?.valid ?? {}) : undefined,
+      });
+      expect({ route: route.dir, status: reply.status }).toEqual({ route: route.dir, status });
+      expect(reply.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(reply.json).toMatchObject({ status, detail: expect.stringMatching(route.audience === 'user' ? /API_TOKEN/ : /AGENT_TOKEN/) });
+      expect(await snapshot()).toEqual(before);
+    });
+  });
+});
+
 describe('the local adapter', () => {
   /** An app whose one route answers the v2 event it was given. */
   const echo: Route = {
     method: 'GET',
     path: '/echo',
     dir: 'echo',
+    audience: 'public',
     bodyLimit: 1024,
     build: () => async (event) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) }),
   };

@@ -38,6 +38,13 @@ export class UnauthorizedError extends HttpError {
   }
 }
 
+/** 403: a browser request from a page of another site, on an endpoint whose token is not set. */
+export class ForbiddenError extends HttpError {
+  constructor(detail: string) {
+    super(403, 'forbidden', 'Forbidden', detail);
+  }
+}
+
 /** 404: no such resource. */
 export class NotFoundError extends HttpError {
   constructor(detail: string) {
@@ -101,6 +108,13 @@ export class ExpectationFailedError extends HttpError {
       'Expectation failed',
       `Only "Expect: 100-continue" is supported (got ${JSON.stringify(expect.slice(0, 100))}); drop the header.`,
     );
+  }
+}
+
+/** 421: the Host names a server this is not (DNS rebinding), on an endpoint whose token is not set. */
+export class MisdirectedRequestError extends HttpError {
+  constructor(detail: string) {
+    super(421, 'misdirected-request', 'Misdirected request', detail);
   }
 }
 

@@ -17,8 +17,11 @@ export type Core = (event: Event, env: { deps: Deps; log: Log; context: Context 
 /** Where a handler gets its deps: a value (the local server, tests) or a cold-start builder (Lambda). */
 export type DepsSource = Deps | (() => Promise<Deps>);
 
-/** Builds a handler bound to its deps. Each handler.ts exports one, and the route table lists them. */
-export type BuildHandler = (deps: DepsSource) => Handler;
+/**
+ * Builds a handler bound to its deps. Each handler.ts exports one, and the route table lists
+ * them; it carries its audience, so the local adapter can check the token before it reads a body.
+ */
+export type BuildHandler = ((deps: DepsSource) => Handler) & { readonly audience: Audience };
 
 /** Gives each request a log with its request id and handler name in every line. */
 function requestLogger(name: string, deps: () => Deps | undefined): MiddlewareObj<Event, Result, Error, HandlerContext> {
@@ -58,7 +61,7 @@ function problemErrors(): MiddlewareObj<Event, Result, Error, HandlerContext> {
  * builder; `lambdaHandler(build)` is what a Lambda function exports.
  */
 export function defineHandler(name: string, audience: Audience, core: Core): BuildHandler {
-  return (source) => {
+  const build = (source: DepsSource): Handler => {
     let resolved: Deps | undefined = typeof source === 'function' ? undefined : source;
     const getDeps = async () => {
       resolved ??= await (source as () => Promise<Deps>)();
@@ -80,6 +83,7 @@ export function defineHandler(name: string, audience: Audience, core: Core): Bui
       });
     return wrapped as unknown as Handler;
   };
+  return Object.assign(build, { audience });
 }
 
 /** The handler a Lambda function exports: deps built once per cold start from its environment. */

@@ -79,6 +79,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   server.keepAliveTimeout = 65000;
   answerClientErrors(server);
   const { port } = server.address() as AddressInfo;
+  // SERVER_PORT=0 lets the system choose: the handlers' Host rule (functions/shared/auth.ts)
+  // needs the port actually bound. This runs in the listen callback's continuation, before any
+  // connection is read, so no request ever sees the 0.
+  if (config.port !== port) deps.config = Object.freeze({ ...config, port });
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   let closing: Promise<void> | undefined;
   return {
