@@ -3,6 +3,9 @@
  * sends what the attacker sent and checks that it is refused and that nothing was stored
  * (docs/security.md names the finding each one closes).
  */
+import { connect } from 'node:net';
+import { EMPTY_BODY_LIMIT } from '../contract/http';
+import { HTTP_OPTIONS, MAX_CONNECTIONS } from '../infra/local/server';
 import { stores } from './support/databases';
 import { type RawRequest, rawRequest } from './support/raw-http';
 import { startTestServer, type TestServer } from './support/server';
@@ -116,5 +119,77 @@ describe.each(stores)('a web page reaching a server with tokens ($name)', (store
       body,
     });
     expect(withToken.status).toBe(201);
+  });
+});
+
+/**
+ * Sends the head of a request announcing `announced` body bytes and `sent` of them, then waits
+ * for an answer without sending the rest: the server must answer from the head alone.
+ */
+function answerBeforeBody(url: string, head: string, announced: number, sent: number): Promise<{ status: number; text: string }> {
+  const { port, hostname } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer within 10 s while ${announced - sent} announced body bytes were still unsent`));
+    }, 10000);
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      const text = Buffer.concat(chunks).toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: (\d+)/i.exec(text);
+      if (end !== -1 && length && text.length >= end + 4 + Number(length[1])) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve({ status: Number(text.slice(9, 12)), text: text.slice(end + 4) });
+      }
+    });
+    socket.on('error', () => {});
+    socket.write(`${head}Host: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${announced}\r\n\r\n`);
+    socket.write(Buffer.alloc(sent, 0x20));
+  });
+}
+
+describe.each(stores)('bodies held open by clients ($name)', (store) => {
+  let server: TestServer;
+  const MiB = 1048576;
+  const id = '0b8a3c52-8d2e-4f55-9a53-6f0f1a6a2d11';
+  beforeAll(async () => {
+    server = await startTestServer(store, { API_TOKEN, AGENT_TOKEN });
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it.each([
+    ['finish', `POST /tasks/${id}/finish HTTP/1.1\r\nX-Agent-Id: a\r\n`, 6 * MiB],
+    ['create', 'POST /tasks HTTP/1.1\r\n', MiB],
+  ])('answers 401 to an unauthenticated %s while its body is still being sent, reading none of it', async (_what, head, size) => {
+    const reply = await answerBeforeBody(server.url, head, size, 64 * 1024);
+    expect(reply.status).toBe(401);
+    expect(JSON.parse(reply.text)).toMatchObject({ status: 401 });
+  });
+
+  it.each([
+    ['pick', 'POST /tasks/pick HTTP/1.1\r\nX-Agent-Id: a\r\n'],
+    ['heartbeat', `POST /tasks/${id}/heartbeat HTTP/1.1\r\nX-Agent-Id: a\r\n`],
+  ])('answers 413 at once to a %s announcing 6 MiB, with the token: it takes only an empty body or {}', async (_what, head) => {
+    const reply = await answerBeforeBody(server.url, `${head}Authorization: Bearer ${AGENT_TOKEN}\r\n`, 6 * MiB, 0);
+    expect(reply.status).toBe(413);
+    expect(JSON.parse(reply.text).detail).toContain(`(${EMPTY_BODY_LIMIT} bytes)`);
+  });
+
+  it('answers 413 at once to a GET /health announcing a body: public routes read no large body either', async () => {
+    const reply = await answerBeforeBody(server.url, 'GET /health HTTP/1.1\r\n', 6 * MiB, 1024);
+    expect(reply.status).toBe(413);
+  });
+
+  it('runs with a headers timeout, a request timeout and a connection cap (infra/local/server.ts)', () => {
+    expect(server.server.headersTimeout).toBe(HTTP_OPTIONS.headersTimeout);
+    expect(server.server.requestTimeout).toBe(HTTP_OPTIONS.requestTimeout);
+    expect(server.server.maxHeadersCount).toBe(HTTP_OPTIONS.maxHeadersCount);
+    expect(server.server.maxConnections).toBe(MAX_CONNECTIONS);
   });
 });

@@ -1,4 +1,4 @@
-import { AGENT_BODY_LIMIT, HEADERS } from '../../contract/http';
+import { EMPTY_BODY_LIMIT, HEADERS } from '../../contract/http';
 import type { HeartbeatAnswer } from '../../contract/task';
 import { extendTaskLease, selectTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
@@ -9,7 +9,7 @@ import type { Log } from '../shared/logger';
 /** Validates a heartbeat request (an empty body or {}); returns the X-Lease-Token, if any. */
 export function parseHeartbeatRequest(event: Event): { leaseToken: string | null } {
   rejectQuery(event);
-  rejectUnknownFields(parseJsonObject(event, AGENT_BODY_LIMIT, true), []);
+  rejectUnknownFields(parseJsonObject(event, EMPTY_BODY_LIMIT, true), []);
   return { leaseToken: header(event, HEADERS.leaseToken)?.trim() ?? null };
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AGENT_BODY_LIMIT, MAX_PICK_WAIT_SECONDS } from '../../contract/http';
+import { EMPTY_BODY_LIMIT, MAX_PICK_WAIT_SECONDS } from '../../contract/http';
 import type { PickedTask } from '../../contract/task';
 import { claimNextQueuedTask, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
@@ -16,7 +16,7 @@ const expireOnPick = throttledExpiry(PICK_EXPIRY_EVERY_MS);
 export function parsePickRequest(event: Event): { waitSeconds: number } {
   const params = queryParams(event);
   rejectUnknownParams(params, ['wait']);
-  if (event.requestContext?.http?.method === 'POST') rejectUnknownFields(parseJsonObject(event, AGENT_BODY_LIMIT, true), []);
+  if (event.requestContext?.http?.method === 'POST') rejectUnknownFields(parseJsonObject(event, EMPTY_BODY_LIMIT, true), []);
   const wait = singleParam(params, 'wait');
   if (wait === undefined) return { waitSeconds: 0 };
   if (!/^\d{1,2}(\.\d{1,3})?$/.test(wait) || Number(wait) > MAX_PICK_WAIT_SECONDS) {

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { Context } from 'aws-lambda';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Route } from '../../functions/routes';
+import { authorize } from '../../functions/shared/auth';
 import type { Deps } from '../../functions/shared/deps';
 import {
   ExpectationFailedError,
@@ -196,13 +197,39 @@ export function createApp(routes: readonly Route[], deps: Deps): express.Express
   for (const route of routes) {
     const handler = route.build(deps);
     const method = route.method.toLowerCase() as 'get' | 'post';
-    const tooLarge = (error: unknown, _req: Request, _res: Response, next: NextFunction) =>
-      next((error as { type?: string }).type === 'entity.too.large' ? new PayloadTooLargeError(route.bodyLimit) : error);
+    // A body over the limit is refused from its Content-Length, before any of it arrives (the
+    // body reader would read it all, throwing it away, before answering), and the connection
+    // is closed after the answer. A chunked body is cut off at the limit by the reader.
+    const tooLarge = (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+      if ((error as { type?: string }).type !== 'entity.too.large') return next(error);
+      res.setHeader('connection', 'close');
+      next(new PayloadTooLargeError(route.bodyLimit));
+    };
+    const announcedTooLarge = (req: Request, res: Response, next: NextFunction) => {
+      if (Number(req.headers['content-length'] ?? 0) <= route.bodyLimit) return next();
+      res.setHeader('connection', 'close');
+      next(new PayloadTooLargeError(route.bodyLimit));
+    };
+    // The handler's own token check, run before the body is read: a client without the token
+    // cannot make the server buffer up to the route's limit (the handler checks again, which is
+    // what holds on Lambda). The connection is closed after the refusal, unread body and all.
+    const authorizeFirst = (req: Request, res: Response, next: NextFunction) => {
+      if (route.audience === 'public') return next();
+      try {
+        authorize(route.audience, toEvent(req, route, undefined), deps.config);
+        next();
+      } catch (error) {
+        res.setHeader('connection', 'close');
+        next(error);
+      }
+    };
     app[method](
       toExpressPath(route.path),
       // Express serves HEAD with GET routes; API Gateway does not (and a HEAD pick would claim a
       // task whose lease token nobody reads): only the route's own method passes.
       (req: Request, _res: Response, next: NextFunction) => next(req.method === route.method ? undefined : 'route'),
+      authorizeFirst,
+      announcedTooLarge,
       rawReader(route.bodyLimit),
       tooLarge,
       async (req: Request, res: Response, next: NextFunction) => {

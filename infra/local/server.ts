@@ -3,7 +3,7 @@
  * deps and serves the route table over HTTP. Used by `npm run server`, `npm start` and tests;
  * each call is independent, so several servers in one process never share a database.
  */
-import type { Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { routes } from '../../functions/routes';
@@ -14,6 +14,29 @@ import { buildDeps, closeDeps, type Deps, openDb } from '../../functions/shared/
 import { expireLeases } from '../../functions/shared/lease-expiry';
 import { createLogger, requestLog } from '../../functions/shared/logger';
 import { answerClientErrors, createApp } from './app';
+
+/**
+ * Node's HTTP server settings, on purpose. The defaults let a client take 60 s to send its
+ * headers and 300 s for a whole request, and accept any number of connections.
+ */
+export const HTTP_OPTIONS = {
+  // The request line and headers: a slow-loris client is answered 408 after 10 s.
+  headersTimeout: 10_000,
+  // A whole request, body included: 60 s is a 6 MiB finish at 100 KiB/s. Held picks are not
+  // affected: their request has arrived, only the answer waits.
+  requestTimeout: 60_000,
+  // How often the two timeouts above are checked (Node's default, 30 s, would add up to 30 s).
+  connectionsCheckingInterval: 1_000,
+  // Headers are already capped at 16 KiB (Node's maxHeaderSize); this bounds their count.
+  maxHeadersCount: 100,
+} as const satisfies ServerOptions & { maxHeadersCount: number };
+
+/**
+ * Connections beyond this are dropped by the listener. 1,000 busy agents hold about two each
+ * (a held pick or a heartbeat, and a finish); a refused (unauthenticated) connection costs the
+ * server a socket and its 16 KiB of headers, never a body (the token is checked first).
+ */
+export const MAX_CONNECTIONS = 4096;
 
 export type RunningServer = {
   url: string;
@@ -72,11 +95,18 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }, deps.lease.reaperIntervalMs);
   reaper.unref();
   const app = createApp(routes, deps);
-  const server = await new Promise<Server>((resolve, reject) => {
-    // Express 5 hands a listen error (EADDRINUSE) to this callback, not to an 'error' event.
-    const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
-  });
+  const { maxHeadersCount, ...httpOptions } = HTTP_OPTIONS;
+  const server = createServer(httpOptions, app);
+  server.maxHeadersCount = maxHeadersCount;
+  server.maxConnections = MAX_CONNECTIONS;
   server.keepAliveTimeout = 65000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   answerClientErrors(server);
   const { port } = server.address() as AddressInfo;
   // SERVER_PORT=0 lets the system choose: the handlers' Host rule (functions/shared/auth.ts)

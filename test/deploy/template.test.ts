@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { routes } from '../../functions/routes';
+import { loadConfig } from '../../functions/shared/config';
 import type { Deps } from '../../functions/shared/deps';
 import { createLogger } from '../../functions/shared/logger';
 import { createApp } from '../../infra/local/app';
@@ -136,14 +137,17 @@ describe('the Express adapter against the route table', () => {
       ...r,
       build: () => async () => ({ statusCode: 200, headers: { 'x-route': `${key(r.method, r.path)} -> ${r.dir}` }, body: '' }),
     }));
-    const server = createApp(stubs, { logger: createLogger('error') } as Deps).listen(0, '127.0.0.1');
+    const config = loadConfig({ API_TOKEN: 'template-api-token-0123', AGENT_TOKEN: 'template-agent-token-0123' });
+    const server = createApp(stubs, { logger: createLogger('error'), config } as Deps).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
       const { port } = server.address() as AddressInfo;
       const served: string[] = [];
       for (const r of routes) {
         const url = `http://127.0.0.1:${port}${r.path.replace('{id}', '0b8a3c52-8d2e-4f55-9a53-6f0f1a6a2d11')}`;
-        const res = await fetch(url, { method: r.method });
+        // The adapter checks the route's token before its handler runs.
+        const token = r.audience === 'user' ? config.apiToken : config.agentToken;
+        const res = await fetch(url, { method: r.method, headers: r.audience === 'public' ? {} : { authorization: `Bearer ${token}` } });
         served.push(res.headers.get('x-route') ?? `${key(r.method, r.path)} -> answered ${res.status} by the adapter`);
       }
       expect(served.sort()).toEqual(tableRoutes);
