@@ -21,6 +21,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { Client as PgClient, Pool } from 'pg';
+import { LIST_COMMAND_MAX_CHARS } from '../contract/http';
 import type { Db, Queryable } from '../functions/shared/db/db';
 import { migrate } from '../functions/shared/db/migrate';
 import { claimNextQueuedTask, endRunningTask, insertTask, selectTaskPage } from '../functions/shared/db/tasks';
@@ -562,7 +563,9 @@ async function sqlLatency(direct: Direct): Promise<{ pick: number; list: number 
   const pick = await captureSql((q) =>
     claimNextQueuedTask(q, { agentId: 'bench-sql', leaseToken: randomUUID(), leaseSeconds: 30, deadlineGraceSeconds: 30, now: new Date() }),
   );
-  const list = await captureSql((q) => selectTaskPage(q, { states: null, beforeSeq: null, limit: 100 }));
+  const list = await captureSql((q) =>
+    selectTaskPage(q, { states: null, beforeSeq: null, limit: 100, commandMaxChars: LIST_COMMAND_MAX_CHARS }),
+  );
   const p = await direct.timeSql(pick, SIZES.latency + LATENCY_WARM, true);
   await direct.run(
     `update tasks set state = 'succeeded', exit_code = 0, stdout = '', stderr = '', finished_at = now(), lease_expires_at = null, deadline_at = null
@@ -618,7 +621,9 @@ async function insertBacklog(direct: Direct): Promise<{ ms: number; plans: strin
         now: new Date(),
       }),
     );
-    const list = await captureSql((q) => selectTaskPage(q, { states: null, beforeSeq: null, limit: 100 }));
+    const list = await captureSql((q) =>
+      selectTaskPage(q, { states: null, beforeSeq: null, limit: 100, commandMaxChars: LIST_COMMAND_MAX_CHARS }),
+    );
     plans.push(`pick (claimNextQueuedTask), EXPLAIN ANALYZE, rolled back:\n${await direct.explain(pick)}`);
     plans.push(`GET /tasks first page (selectTaskPage, limit 100):\n${await direct.explain(list)}`);
   }

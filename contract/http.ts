@@ -58,3 +58,11 @@ export const OUTPUT_FLUSH_BYTES = 64 * 1024;
 /** GET /tasks page sizes. */
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;
+/**
+ * List items carry at most this many characters of a command, with `commandTruncated: true`
+ * when it was cut (GET /tasks/{id} has it whole): 1,000 commands of 64 KiB of control
+ * characters made a 390 MB page, as JSON escapes each such character in six bytes.
+ */
+export const LIST_COMMAND_MAX_CHARS = 1024;
+/** A GET /tasks answer is at most this many bytes of JSON: further items go to the next page (nextCursor). */
+export const LIST_PAGE_MAX_BYTES = 1024 * 1024;

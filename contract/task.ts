@@ -17,6 +17,8 @@ export function isTerminal(state: TaskState): state is TerminalState {
 export type Task = {
   id: string;
   command: string;
+  /** list items only: true when `command` was cut to LIST_COMMAND_MAX_CHARS (contract/http.ts) */
+  commandTruncated?: boolean;
   state: TaskState;
   exitCode: number | null;
   /** absent in list items */

@@ -8,6 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { LIST_COMMAND_MAX_CHARS } from '../contract/http';
 import { type Route, routes } from '../functions/routes';
 import type { Deps } from '../functions/shared/deps';
 import { createLogger } from '../functions/shared/logger';
@@ -882,7 +883,13 @@ describe.each(stores)('hostile input on $name', (store) => {
         const shown = await rawRequest(server.url, { method: 'GET', target: `/tasks/${task.id}`, headers: [userAuth] });
         expect(Buffer.from((shown.json as { command: string }).command, 'utf8').equals(expected)).toBe(true);
         const listed = await rawRequest(server.url, { method: 'GET', target: '/tasks?state=queued', headers: [userAuth] });
-        expect((listed.json as { tasks: { id: string; command: string }[] }).tasks.find((t) => t.id === task.id)?.command).toBe(command);
+        const item = (listed.json as { tasks: { id: string; command: string; commandTruncated?: boolean }[] }).tasks.find(
+          (t) => t.id === task.id,
+        );
+        // List items carry the first LIST_COMMAND_MAX_CHARS characters (code points), flagged when cut.
+        const points = [...command];
+        expect(item?.command).toBe(points.slice(0, LIST_COMMAND_MAX_CHARS).join(''));
+        expect(item?.commandTruncated).toBe(points.length > LIST_COMMAND_MAX_CHARS ? true : undefined);
         const picked = await rawRequest(server.url, { method: 'GET', target: '/tasks/pick', headers: [agentAuth, ['X-Agent-Id', AGENT]] });
         expect(picked.status).toBe(200);
         expect((picked.json as { id: string }).id).toBe(task.id);

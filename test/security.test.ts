@@ -4,7 +4,7 @@
  * (docs/security.md names the finding each one closes).
  */
 import { connect } from 'node:net';
-import { EMPTY_BODY_LIMIT } from '../contract/http';
+import { EMPTY_BODY_LIMIT, LIST_COMMAND_MAX_CHARS, LIST_PAGE_MAX_BYTES } from '../contract/http';
 import { HTTP_OPTIONS, MAX_CONNECTIONS } from '../infra/local/server';
 import { stores } from './support/databases';
 import { type RawRequest, rawRequest } from './support/raw-http';
@@ -191,5 +191,73 @@ describe.each(stores)('bodies held open by clients ($name)', (store) => {
     expect(server.server.requestTimeout).toBe(HTTP_OPTIONS.requestTimeout);
     expect(server.server.maxHeadersCount).toBe(HTTP_OPTIONS.maxHeadersCount);
     expect(server.server.maxConnections).toBe(MAX_CONNECTIONS);
+  });
+});
+
+describe.each(stores)('answers amplified by what was stored or sent ($name)', (store) => {
+  let server: TestServer;
+  const auth: [string, string] = ['Authorization', `Bearer ${API_TOKEN}`];
+  const CONTROLS = 64 * 1024;
+  beforeAll(async () => {
+    server = await startTestServer(store, { API_TOKEN, AGENT_TOKEN });
+    // 300 tasks whose command is 64 KiB of \u0001, which JSON escapes in six bytes each.
+    await server.db.query(
+      `insert into tasks (id, command, timeout_seconds, created_at)
+       select gen_random_uuid(), repeat(chr(1), $1::int), 60, now() from generate_series(1, 300)`,
+      [CONTROLS],
+    );
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('answers GET /tasks?limit=100 over 64 KiB commands of control characters within the page budget, commands cut and flagged', async () => {
+    const reply = await rawRequest(server.url, { method: 'GET', target: '/tasks?limit=100', headers: [auth] });
+    expect(reply.status).toBe(200);
+    // Before: 39 MB for this page.
+    expect(reply.body.length).toBeLessThanOrEqual(LIST_PAGE_MAX_BYTES);
+    const page = reply.json as { tasks: { id: string; command: string; commandTruncated?: boolean }[]; nextCursor: string | null };
+    expect(page.tasks.length).toBeGreaterThan(0);
+    for (const task of page.tasks) expect(task).toMatchObject({ command: '\u0001'.repeat(LIST_COMMAND_MAX_CHARS), commandTruncated: true });
+    const whole = await rawRequest(server.url, { method: 'GET', target: `/tasks/${page.tasks[0]?.id}`, headers: [auth] });
+    expect((whole.json as { command: string; commandTruncated?: boolean }).command).toHaveLength(CONTROLS);
+    expect(whole.json).not.toHaveProperty('commandTruncated');
+  });
+
+  it('still lists every task exactly once at limit=1000, page after page, each page within the budget', async () => {
+    const seen = new Set<string>();
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const target: string = `/tasks?limit=1000${cursor === null ? '' : `&cursor=${cursor}`}`;
+      const reply = await rawRequest(server.url, { method: 'GET', target, headers: [auth] });
+      expect(reply.body.length).toBeLessThanOrEqual(LIST_PAGE_MAX_BYTES);
+      const page = reply.json as { tasks: { id: string }[]; nextCursor: string | null };
+      for (const t of page.tasks) {
+        expect(seen.has(t.id)).toBe(false);
+        seen.add(t.id);
+      }
+      cursor = page.nextCursor;
+      pages += 1;
+    } while (cursor !== null && pages < 50);
+    expect(seen.size).toBe(300);
+    expect(pages).toBeGreaterThan(1);
+  });
+
+  it('names at most five of 95,554 unknown fields, in an answer of a few hundred bytes', async () => {
+    const body = `{"command":"true",${Array.from({ length: 95554 }, (_, i) => `"k${i}":1`).join(',')}}`;
+    const reply = await rawRequest(server.url, { method: 'POST', target: '/tasks', headers: [auth, JSON_TYPE], body });
+    expect(reply.status).toBe(400);
+    // Before: 1.1 MB (and the same detail in one log line).
+    expect(reply.body.length).toBeLessThan(1000);
+    expect((reply.json as { detail: string }).detail).toMatch(/^Unknown fields "k0", "k1", "k2", "k3", "k4" and 95549 more; allowed: /);
+  });
+
+  it('names at most five unknown query parameters', async () => {
+    const query = Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&');
+    const reply = await rawRequest(server.url, { method: 'GET', target: `/tasks?${query}`, headers: [auth] });
+    expect(reply.status).toBe(400);
+    expect(reply.body.length).toBeLessThan(1000);
+    expect((reply.json as { detail: string }).detail).toContain('and 995 more');
   });
 });

@@ -1,4 +1,4 @@
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../contract/http';
+import { DEFAULT_LIST_LIMIT, LIST_COMMAND_MAX_CHARS, MAX_LIST_LIMIT } from '../../contract/http';
 import { buildEvent } from '../../test/support/events';
 import type { Db } from '../shared/db/db';
 import { ValidationError } from '../shared/errors';
@@ -144,9 +144,33 @@ describe('listTasks', () => {
   it('asks for one row more than the limit and returns a cursor at the last task shown', async () => {
     const { db, calls } = fakeDb([row(9), row(8), row(7)]);
     const page = await listTasks({ db }, { states: ['queued'], beforeSeq: '10', limit: 2 });
-    expect(calls).toEqual([[['queued'], '10', 3]]);
+    expect(calls).toEqual([[['queued'], '10', 3, LIST_COMMAND_MAX_CHARS]]);
     expect(page.tasks).toHaveLength(2);
     expect(page.nextCursor).not.toBeNull();
     expect(decodeCursor(page.nextCursor as string)).toBe('8');
+  });
+
+  it('flags a command the query cut, and leaves the flag out of the others', async () => {
+    const { db } = fakeDb([{ ...row(2), command: 'x'.repeat(LIST_COMMAND_MAX_CHARS), command_truncated: true }, row(1)]);
+    const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 2 });
+    expect(page.tasks[0]).toMatchObject({ command: 'x'.repeat(LIST_COMMAND_MAX_CHARS), commandTruncated: true });
+    expect(page.tasks[1]).not.toHaveProperty('commandTruncated');
+  });
+
+  it('ends the page before its JSON passes the byte budget, with a cursor at the last task that fitted', async () => {
+    const rows = [5, 4, 3, 2, 1].map((seq) => ({ ...row(seq), error: '\u0001'.repeat(100) }));
+    const { db } = fakeDb(rows);
+    const one = Buffer.byteLength(JSON.stringify((await listTasks({ db }, { states: null, beforeSeq: null, limit: 1 })).tasks[0]));
+    const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 5 }, 64 + 2.5 * (one + 1));
+    expect(page.tasks.map((t) => t.id)).toEqual([rows[0]?.id, rows[1]?.id]);
+    expect(decodeCursor(page.nextCursor as string)).toBe('4');
+    expect(Buffer.byteLength(JSON.stringify(page))).toBeLessThanOrEqual(64 + 2.5 * (one + 1));
+  });
+
+  it('always returns one task, however large', async () => {
+    const { db } = fakeDb([row(2), row(1)]);
+    const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 2 }, 10);
+    expect(page.tasks).toHaveLength(1);
+    expect(decodeCursor(page.nextCursor as string)).toBe('2');
   });
 });

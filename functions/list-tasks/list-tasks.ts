@@ -1,9 +1,9 @@
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../contract/http';
-import { TASK_STATES, type TaskPage, type TaskState } from '../../contract/task';
+import { DEFAULT_LIST_LIMIT, LIST_COMMAND_MAX_CHARS, LIST_PAGE_MAX_BYTES, MAX_LIST_LIMIT } from '../../contract/http';
+import { TASK_STATES, type Task, type TaskPage, type TaskState } from '../../contract/task';
 import { selectTaskPage, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ValidationError } from '../shared/errors';
-import { type Event, queryParams, rejectUnknownParams, singleParam } from '../shared/http';
+import { type Event, nameSome, queryParams, rejectUnknownParams, singleParam } from '../shared/http';
 
 export type ListTasksInput = { states: TaskState[] | null; beforeSeq: string | null; limit: number };
 
@@ -34,7 +34,7 @@ export function parseListTasksRequest(event: Event): ListTasksInput {
     const bad = wanted.filter((s) => !(TASK_STATES as readonly string[]).includes(s));
     if (bad.length > 0 || wanted.length === 0) {
       throw new ValidationError(
-        `Unknown state ${bad.map((s) => JSON.stringify(s.slice(0, 30))).join(', ') || '""'}; use one or more of ${TASK_STATES.join(', ')}.`,
+        `Unknown state ${bad.length > 0 ? nameSome(bad, 30) : '""'}; use one or more of ${TASK_STATES.join(', ')}.`,
       );
     }
     states = [...new Set(wanted)] as TaskState[];
@@ -53,13 +53,26 @@ export function parseListTasksRequest(event: Event): ListTasksInput {
   return { states, limit, beforeSeq: cursor === undefined ? null : decodeCursor(cursor) };
 }
 
-/** One page of tasks, newest first, without their output. */
-export async function listTasks(deps: Pick<Deps, 'db'>, input: ListTasksInput): Promise<TaskPage> {
-  const rows = await selectTaskPage(deps.db, input);
-  const page = rows.slice(0, input.limit);
-  const last = page[page.length - 1];
-  return {
-    tasks: page.map(toTask),
-    nextCursor: rows.length > input.limit && last !== undefined ? encodeCursor(last.seq) : null,
-  };
+/**
+ * One page of tasks, newest first, without their output, commands cut to
+ * LIST_COMMAND_MAX_CHARS. The page ends at `limit` tasks or before its JSON would pass
+ * LIST_PAGE_MAX_BYTES, whichever comes first (always at least one task); nextCursor continues
+ * after its last task.
+ */
+export async function listTasks(deps: Pick<Deps, 'db'>, input: ListTasksInput, maxBytes = LIST_PAGE_MAX_BYTES): Promise<TaskPage> {
+  const rows = await selectTaskPage(deps.db, { ...input, commandMaxChars: LIST_COMMAND_MAX_CHARS });
+  const tasks: Task[] = [];
+  // {"tasks":[],"nextCursor":"<at most 40>"} and a comma per task
+  let bytes = 64;
+  let last: (typeof rows)[number] | undefined;
+  for (const row of rows.slice(0, input.limit)) {
+    const task = toTask(row);
+    const size = Buffer.byteLength(JSON.stringify(task)) + 1;
+    if (tasks.length > 0 && bytes + size > maxBytes) break;
+    bytes += size;
+    tasks.push(task);
+    last = row;
+  }
+  const more = rows.length > tasks.length;
+  return { tasks, nextCursor: more && last !== undefined ? encodeCursor(last.seq) : null };
 }

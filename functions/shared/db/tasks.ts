@@ -12,8 +12,10 @@ export type TaskRow = {
   id: string;
   /** insertion order (int8 as string): pick and list walk it, and it breaks created_at ties */
   seq: string;
-  /** the shell command, run with /bin/sh -c */
+  /** the shell command, run with /bin/sh -c (list queries: its first LIST_COMMAND_MAX_CHARS characters) */
   command: string;
+  /** list queries only: the command is longer than what they return */
+  command_truncated?: boolean;
   state: TaskState;
   /** how long the agent lets the command run */
   timeout_seconds: number;
@@ -70,6 +72,7 @@ export function toTask(row: TaskRow): Task {
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
   };
+  if (row.command_truncated) task.commandTruncated = true;
   if (row.stdout !== undefined) {
     task.stdout = row.stdout ?? '';
     task.stderr = row.stderr ?? '';
@@ -120,8 +123,9 @@ export async function selectTask(q: Queryable, id: string): Promise<TaskRow | nu
   return rows[0] ?? null;
 }
 
+// $4: commands are cut here, so a page never reads 1,000 commands of 64 KiB from the database.
 const LIST_COLUMNS =
-  'id, seq, command, state, timeout_seconds, exit_code, output_truncated, error, agent_id, lease_token, lease_expires_at, deadline_at, cancel_requested, attempts, max_attempts, idempotency_key, request_hash, finish_hash, created_at, started_at, finished_at';
+  'id, seq, left(command, $4::int) as command, char_length(command) > $4::int as command_truncated, state, timeout_seconds, exit_code, output_truncated, error, agent_id, lease_token, lease_expires_at, deadline_at, cancel_requested, attempts, max_attempts, idempotency_key, request_hash, finish_hash, created_at, started_at, finished_at';
 
 export type ListQuery = {
   /** null: every state */
@@ -129,6 +133,8 @@ export type ListQuery = {
   /** keyset cursor: only rows with seq below it */
   beforeSeq: string | null;
   limit: number;
+  /** commands longer than this many characters come cut, with command_truncated */
+  commandMaxChars: number;
 };
 
 /**
@@ -142,7 +148,7 @@ export async function selectTaskPage(q: Queryable, l: ListQuery): Promise<TaskRo
        and ($2::bigint is null or seq < $2::bigint)
      order by seq desc
      limit $3::int`,
-    [l.states, l.beforeSeq, l.limit + 1],
+    [l.states, l.beforeSeq, l.limit + 1, l.commandMaxChars],
   );
 }
 
