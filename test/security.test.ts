@@ -3,12 +3,20 @@
  * sends what the attacker sent and checks that it is refused and that nothing was stored
  * (docs/security.md names the finding each one closes).
  */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EMPTY_BODY_LIMIT, LIST_COMMAND_MAX_CHARS, LIST_PAGE_MAX_BYTES } from '../contract/http';
-import { HTTP_OPTIONS, MAX_CONNECTIONS } from '../infra/local/server';
+import { loadConfig } from '../functions/shared/config';
+import { openDb } from '../functions/shared/deps';
+import { createLogger } from '../functions/shared/logger';
+import { HTTP_OPTIONS, MAX_CONNECTIONS, startServer } from '../infra/local/server';
+import { itUnless } from './support/conditional';
 import { stores } from './support/databases';
 import { type RawRequest, rawRequest } from './support/raw-http';
-import { startTestServer, type TestServer } from './support/server';
+import { agentHeaders, call, startTestServer, type TestServer } from './support/server';
 
 const JSON_TYPE: [string, string] = ['Content-Type', 'application/json'];
 const API_TOKEN = 'security-api-token-0123456789';
@@ -260,4 +268,102 @@ describe.each(stores)('answers amplified by what was stored or sent ($name)', (s
     expect(reply.body.length).toBeLessThan(1000);
     expect((reply.json as { detail: string }).detail).toContain('and 995 more');
   });
+});
+
+describe('the embedded database folder (DATA_DIR)', () => {
+  const asRoot = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+  let scratch: string;
+  beforeEach(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'data-dir-test-'));
+    // The scratch folder itself is open to everyone, as the review's probe found DATA_DIR's parent.
+    chmodSync(scratch, 0o755);
+  });
+  afterEach(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** Starts a server on DATA_DIR, stores a finished task whose stdout is `marker`, stops it. */
+  async function storeOutput(dataDir: string, marker: string, warnings: string[] = []): Promise<void> {
+    const config = loadConfig({ SERVER_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'error' });
+    const logger = createLogger('error');
+    const warn = logger.warn.bind(logger);
+    logger.warn = (message: string) => {
+      warnings.push(message);
+      warn(message);
+    };
+    const db = await openDb(config, logger);
+    const server = await startServer(config, { db });
+    try {
+      const created = await call(server.url, 'POST', '/tasks', { body: { command: 'echo x' } });
+      const id = (created.body as { id: string }).id;
+      const picked = await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('a') });
+      const lease = (picked.body as { leaseToken: string }).leaseToken;
+      const finished = await call(server.url, 'POST', `/tasks/${id}/finish`, {
+        headers: agentHeaders('a', { 'x-lease-token': lease }),
+        body: { exitCode: 0, stdout: marker, stderr: '' },
+      });
+      expect(finished.status).toBe(200);
+    } finally {
+      await server.close(1000);
+      await db.close();
+    }
+  }
+
+  const modesUnder = (dir: string): { path: string; mode: string; dir: boolean }[] =>
+    readdirSync(dir, { recursive: true, withFileTypes: true }).map((e) => {
+      const path = join(e.parentPath, e.name);
+      return { path, mode: (statSync(path).mode & 0o777).toString(8), dir: e.isDirectory() };
+    });
+
+  it('creates DATA_DIR 0700, with its folders 0700 and its files 0600 after tasks were stored', async () => {
+    const dataDir = join(scratch, 'data');
+    await storeOutput(dataDir, 'mode-check-output');
+    expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
+    const entries = modesUnder(dataDir);
+    expect(entries.length).toBeGreaterThan(100);
+    expect(entries.filter((e) => e.mode !== (e.dir ? '700' : '600'))).toEqual([]);
+  });
+
+  it('takes its lock file 0600', async () => {
+    const dataDir = join(scratch, 'locked');
+    const db = await openDb(loadConfig({ DATA_DIR: dataDir }), createLogger('error'));
+    try {
+      expect((statSync(join(dataDir, 'lock')).mode & 0o777).toString(8)).toBe('600');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('tightens an existing DATA_DIR that others could read, with a warning', async () => {
+    const dataDir = join(scratch, 'existing');
+    mkdirSync(dataDir, { mode: 0o755 });
+    chmodSync(dataDir, 0o755);
+    const warnings: string[] = [];
+    await storeOutput(dataDir, 'tightened-output', warnings);
+    expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
+    expect(warnings).toEqual([expect.stringContaining(`DATA_DIR ${dataDir} was mode 0755, readable by other users; it is now 0700`)]);
+  });
+
+  itUnless(asRoot ? null : 'reading DATA_DIR as another user needs root and setpriv')(
+    'keeps a task’s output from another local user: as nobody, grep -r finds nothing and is refused',
+    async () => {
+      const dataDir = join(scratch, 'data');
+      const marker = `secret-output-${Date.now()}`;
+      await storeOutput(dataDir, marker);
+      // The output is on disk (the review found it in pg_wal/)...
+      const asOwner = spawnSync('grep', ['-rl', marker, dataDir], { encoding: 'utf8' });
+      expect(asOwner.stdout).toMatch(/\S/);
+      // ...and another user can neither read it nor list where it is.
+      const asNobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'grep', '-r', marker, dataDir], {
+        encoding: 'utf8',
+      });
+      expect(asNobody.stdout).toBe('');
+      expect(asNobody.stderr).toMatch(/Permission denied/);
+      expect(asNobody.status).not.toBe(0);
+      const lock = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'ls', join(dataDir, 'pgdata')], {
+        encoding: 'utf8',
+      });
+      expect(lock.status).not.toBe(0);
+    },
+  );
 });

@@ -34,7 +34,7 @@ export async function openDb(config: ServerConfig, logger: Pick<Logger, 'warn'>)
   }
   // Loaded lazily: Lambda bundles leave PGlite out (it is marked external there).
   const { openEmbedded } = await import('./db/embedded');
-  return openEmbedded({ dataDir: config.db.dataDir });
+  return openEmbedded({ dataDir: config.db.dataDir, warn: (message) => logger.warn(message) });
 }
 
 /** How held picks learn of new tasks: LISTEN where a connection can be held, else re-polling. */

@@ -1,4 +1,16 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import type { Db, Queryable } from './db';
@@ -32,7 +44,7 @@ function takeLock(dir: string): () => void {
   const lockPath = join(dir, 'lock');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(lockPath, 'wx');
+      const fd = openSync(lockPath, 'wx', 0o600);
       writeSync(fd, String(process.pid));
       closeSync(fd);
       return () => rmSync(lockPath, { force: true });
@@ -46,11 +58,53 @@ function takeLock(dir: string): () => void {
   throw new Error(`Could not take the lock ${lockPath}`);
 }
 
+/**
+ * DATA_DIR holds every task's command and output (PostgreSQL's files, pg_wal included): only
+ * its owner may enter it. A new folder is made 0700; an existing one that others could read is
+ * tightened to 0700, with a warning, unless it is not ours or is a shared folder (sticky bit,
+ * like /tmp), which is left as it is (the pgdata folder inside is still 0700).
+ */
+function secureDataDir(dir: string, warn: (message: string) => void): void {
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    return;
+  }
+  const st = statSync(dir);
+  if ((st.mode & 0o077) === 0) return;
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+  if (st.uid !== process.getuid?.() || (st.mode & 0o1000) !== 0) {
+    warn(
+      `DATA_DIR ${dir} is mode ${mode} and shared or not ours, so it is left as it is; its pgdata folder is made 0700. Use a folder of your own.`,
+    );
+    return;
+  }
+  chmodSync(dir, 0o700);
+  warn(`DATA_DIR ${dir} was mode ${mode}, readable by other users; it is now 0700 (only its owner may read the tasks stored there).`);
+}
+
+/**
+ * Files 0600 and folders 0700 under `dir`. PGlite lays a new database down from its bundled
+ * copy with every file 0666 and every folder by the umask (0755), whatever the umask says of
+ * files; what PostgreSQL creates afterwards it creates 0600 (seen: 200 inserts after a start
+ * added one file, 0600). Run at every open, so a folder made by an older version is fixed too.
+ */
+function tighten(dir: string): void {
+  chmodSync(dir, 0o700);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) tighten(path);
+    else if (entry.isFile() && (lstatSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+  }
+}
+
 export type EmbeddedOptions = {
   /** A folder, or `memory` for an in-memory database. */
   dataDir: string;
   /** A tarball from dumpDataDir() to start from (tests: a migrated template). */
   loadDataDir?: Blob;
+  /** Where a warning about DATA_DIR's permissions goes (the server's logger). */
+  warn?: (message: string) => void;
 };
 
 /** Opens PGlite: the whole PostgreSQL in WASM, in this process. */
@@ -60,7 +114,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Db & { pgl
   let pgdata: string | undefined;
   if (!inMemory) {
     const dir = resolve(options.dataDir);
-    mkdirSync(dir, { recursive: true });
+    secureDataDir(dir, options.warn ?? ((message) => process.stderr.write(`${message}\n`)));
     release = takeLock(dir);
     pgdata = join(dir, 'pgdata');
   }
@@ -75,6 +129,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Db & { pgl
     release();
     throw error;
   }
+  if (pgdata !== undefined) tighten(pgdata);
 
   const run = async <R>(q: { query: PGlite['query'] }, text: string, params?: readonly unknown[]): Promise<R[]> => {
     try {
