@@ -6,6 +6,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type ApiClient, ApiError, type PickedTask } from './api-client';
 import type { AgentConfig } from './config';
+import type { Containment } from './containment';
 import { type RunResult, runCommand, type StopReason } from './run-command';
 
 export const BACKOFF_BASE_MS = 500;
@@ -31,6 +32,8 @@ export type AgentDeps = {
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   random: () => number;
   now: () => Date;
+  /** how commands are contained (chosen at start by chooseContainment); the process group when absent */
+  containment?: Containment;
 };
 
 /** Resolves after ms or when the signal aborts, whichever is first. */
@@ -169,6 +172,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
         killGraceMs: config.killGraceMs,
         signal: abort.signal,
         runAs: config.runAs,
+        containment: deps.containment,
       });
       status.tasksRun += 1;
       stopHeartbeats();

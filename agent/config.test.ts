@@ -95,6 +95,15 @@ describe('loadAgentConfig', () => {
     expect(message.split('\n')).toHaveLength(1);
   });
 
+  it('reads AGENT_CONTAINMENT, auto by default, and names a bad value', () => {
+    expect(loadAgentConfig({}).containment).toBe('auto');
+    expect(loadAgentConfig({ AGENT_CONTAINMENT: 'process-group' }).containment).toBe('process-group');
+    expect(loadAgentConfig({ AGENT_CONTAINMENT: 'pid-namespace' }).containment).toBe('pid-namespace');
+    expect(problemWith({ AGENT_CONTAINMENT: 'docker' })).toContain(
+      'AGENT_CONTAINMENT="docker" must be auto, pid-namespace or process-group',
+    );
+  });
+
   it('refuses an AGENT_TOKEN under 16 characters, which the server would refuse too', () => {
     expect(problemWith({ AGENT_TOKEN: 'fifteen-chars-x' })).toContain('AGENT_TOKEN is 15 characters long; the server needs at least 16');
     expect(problemWith({ AGENT_TOKEN: 'fifteen-chars-x' })).not.toContain('fifteen-chars-x');

@@ -22,6 +22,8 @@ export type AgentConfig = Readonly<{
   commandEnv: Readonly<Record<string, string>>;
   /** AGENT_RUN_AS: the user commands run as, apart from the agent (which must be root for it). */
   runAs: Readonly<RunAs> | null;
+  /** AGENT_CONTAINMENT: how commands are contained (agent/containment.ts); `auto` tries a PID namespace */
+  containment: 'auto' | 'pid-namespace' | 'process-group';
 }>;
 
 export type RunAs = { name: string; uid: number; gid: number; home: string };
@@ -163,6 +165,11 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     problems.push('AGENT_TOKEN must be printable ASCII without spaces');
   }
 
+  const containment = (get('AGENT_CONTAINMENT') ?? 'auto').trim();
+  if (!['auto', 'pid-namespace', 'process-group'].includes(containment)) {
+    problems.push(`AGENT_CONTAINMENT=${JSON.stringify(containment)} must be auto, pid-namespace or process-group`);
+  }
+
   const config: AgentConfig = Object.freeze({
     backendUrl: backendUrl as string,
     pollIntervalMs: duration('POLL_INTERVAL', '1s', 50, 3600000),
@@ -175,6 +182,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     healthPort: port('AGENT_HEALTH_PORT', 3000),
     commandEnv: Object.freeze(commandEnv),
     runAs: runAs === null ? null : Object.freeze(runAs),
+    containment: containment as AgentConfig['containment'],
   });
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

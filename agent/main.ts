@@ -4,6 +4,7 @@ import { onSignals } from '../contract/signals';
 import { createAgent, sleep } from './agent';
 import { createApiClient } from './api-client';
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from './config';
+import { chooseContainment } from './containment';
 import { serveHealth } from './health';
 
 async function main(): Promise<void> {
@@ -16,12 +17,23 @@ async function main(): Promise<void> {
   }
   const log = new Logger({ serviceName: 'task-exec-agent', logLevel: config.logLevel.toUpperCase() as 'INFO' });
   log.appendPersistentKeys({ agentId: config.agentId });
+  let chosen: Awaited<ReturnType<typeof chooseContainment>>;
+  try {
+    chosen = await chooseContainment(config.containment, config.runAs);
+  } catch (error) {
+    process.stderr.write(`task-exec-agent: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  // One line that says what holds: operators of an unprivileged container see why daemons may stay.
+  if (chosen.reason === null) log.info(`command containment: ${chosen.containment.description}`);
+  else log.warn(`command containment: ${chosen.containment.description} (no PID namespace: ${chosen.reason})`);
   const agent = createAgent(config, {
     api: createApiClient(config),
     log,
     sleep,
     random: Math.random,
     now: () => new Date(),
+    containment: chosen.containment,
   });
   if (config.healthPort > 0) {
     try {

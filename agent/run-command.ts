@@ -2,13 +2,14 @@
  * Runs one command with /bin/sh -c in its own process group, capturing stdout and stderr
  * head-and-tail, enforcing the timeout, and stopping the whole group on cancel or shutdown.
  */
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { OutputCapture } from '../contract/output-limit';
 import type { TerminalState } from '../contract/task';
+import { type Containment, processGroup } from './containment';
 
 export type RunResult = {
   state: TerminalState;
@@ -35,7 +36,11 @@ export type RunOptions = {
   drainMs?: number;
   /** Run the command as this user (AGENT_RUN_AS; the agent must be root). */
   runAs?: { uid: number; gid: number } | null;
+  /** How the command is contained (agent/containment.ts); the process group when not given. */
+  containment?: Containment;
 };
+
+const PROCESS_GROUP = processGroup();
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -75,16 +80,12 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
 
-    // detached: the shell leads a new process group, so signals reach its children too.
+    // The child leads a new process group (and, contained, a PID namespace), so signals reach
+    // the command's children too; `exited` is the command's own status.
     let child: ChildProcessByStdio<null, Readable, Readable>;
+    let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
     try {
-      child = spawn('/bin/sh', ['-c', opts.command], {
-        cwd,
-        env: opts.env,
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        ...(opts.runAs ? { uid: opts.runAs.uid, gid: opts.runAs.gid } : {}),
-      });
+      ({ child, exited } = (opts.containment ?? PROCESS_GROUP).spawn(opts.command, { cwd, env: opts.env, runAs: opts.runAs }));
     } catch (error) {
       // Some exec failures (E2BIG: an argument over 128 KiB) and invalid arguments throw here
       // instead of emitting 'error'.
@@ -120,7 +121,7 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
     // spawn failed (no /bin/sh, no resources): nothing ran.
     child.once('error', (error) => finish(notStarted(error)));
 
-    child.once('exit', (code, signal) => {
+    void exited.then(({ code, signal }) => {
       // Whatever the shell left behind in its group is stopped with it: a finished task
       // leaves no processes running.
       if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');

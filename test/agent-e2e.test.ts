@@ -2,8 +2,8 @@
  * The real agent process (`node --import tsx agent/main.ts`) against the real server over HTTP,
  * on every store: tasks submitted as a user would, run by /bin/sh, reported and read back.
  */
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -139,6 +139,32 @@ async function run(base: string, agent: AgentProcess, command: string, timeoutSe
   return waitEnded(base, task.id, agent);
 }
 
+/** Whether this host gives agents a PID namespace (root, or unprivileged user namespaces). */
+const namespaceHere = (() => {
+  const args = process.getuid?.() === 0 ? [] : ['--user', '--map-current-user'];
+  return spawnSync('unshare', [...args, '--pid', '--fork', '--kill-child', '--mount-proc', 'true']).status === 0;
+})();
+
+/** The review's daemon, `(setsid sleep M &)`, once it has left the process group. */
+const daemonCommand = (marker: string) =>
+  `(setsid sh -c 'touch in-own-session; exec sleep ${marker}' > /dev/null 2>&1 &); while [ ! -e in-own-session ]; do sleep 0.01; done`;
+
+/** Host pids (not zombies) with `marker` as one of their arguments. */
+function processesWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(marker)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
 let scratch: string;
 beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'agent-e2e-'));
@@ -219,6 +245,30 @@ describe.each(stores)('the agent process against a real server on $name', (store
       expect(t).toMatchObject({ state: 'timed_out', exitCode: null, error: 'timed out after 1s' });
     });
 
+    it('says at start which containment is in force, in one line', async () => {
+      await waitFor('the start-up line', () => agent.output().includes('command containment: '), 30000, agent);
+      const lines = agent
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('command containment: '));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(namespaceHere ? /PID namespace per task/ : /process group only: .*no PID namespace: /);
+    });
+
+    it.each([
+      ['a normal end', (m: string) => `${daemonCommand(m)}; echo started`, undefined, 'succeeded'],
+      ['a timeout', (m: string) => `${daemonCommand(m)}; sleep 30`, 1, 'timed_out'],
+    ] as const)(
+      'leaves no daemon of a task behind after %s where the PID namespace is in force',
+      async (_what, command, timeout, state) => {
+        const marker = `300.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+        const t = await run(base, agent, command(marker), timeout);
+        expect(t.state).toBe(state);
+        if (namespaceHere) expect(processesWith(marker)).toEqual([]);
+        else for (const pid of processesWith(marker)) process.kill(pid, 'SIGKILL');
+      },
+    );
+
     it('reports a command that does not exist as failed with exit code 127', async () => {
       const t = await run(base, agent, 'no-such-command-e2e');
       expect(t).toMatchObject({ state: 'failed', exitCode: 127 });
@@ -291,6 +341,23 @@ describe.each(stores)('the agent process against a real server on $name', (store
         const h = await health();
         return h?.state === 'idle' && h.taskId === null;
       });
+    });
+
+    it('says so in one warning line at start when it runs with the process-group fallback', async () => {
+      const fallback = startAgent(`e2e-fallback-${store.name}`, { BACKEND_URL: base, AGENT_TOKEN, AGENT_CONTAINMENT: 'process-group' });
+      await waitFor('the agent to start polling', () => fallback.output().includes('agent started'), 30000, fallback);
+      const lines = fallback
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('command containment: '));
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0] as string)).toMatchObject({
+        level: 'WARN',
+        message: expect.stringMatching(
+          /^command containment: process group only: .*can outlive its task \(no PID namespace: AGENT_CONTAINMENT=process-group\)$/,
+        ),
+      });
+      await stopAgent(fallback);
     });
 
     it('exits 0 on SIGTERM while idle', async () => {
