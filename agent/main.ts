@@ -1,5 +1,6 @@
 /** `npm run agent`: one executor agent against BACKEND_URL (or BACKEND_API_HOST/PORT). */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { AGENT_TOKEN_FROM, isTokenMessage } from '../contract/local-agent';
 import { onSignals } from '../contract/signals';
 import { createAgent, sleep } from './agent';
 import { createApiClient } from './api-client';
@@ -7,10 +8,30 @@ import { type AgentConfig, AgentConfigError, loadAgentConfig } from './config';
 import { chooseContainment } from './containment';
 import { serveHealth } from './health';
 
+/** How long a local agent waits for its token from `npm start` before it gives up. */
+const TOKEN_WAIT_MS = 10000;
+
+/** The AGENT_TOKEN `npm start` sends over the IPC channel (contract/local-agent.ts). */
+function tokenFromParent(): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    if (!process.send) return reject(new Error(`${AGENT_TOKEN_FROM}=ipc, but this agent has no IPC channel to its parent`));
+    const timer = setTimeout(() => reject(new Error(`no AGENT_TOKEN from npm start within ${TOKEN_WAIT_MS / 1000} s`)), TOKEN_WAIT_MS);
+    const onMessage = (message: unknown) => {
+      if (!isTokenMessage(message)) return;
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve(message.agentToken);
+    };
+    process.on('message', onMessage);
+  });
+}
+
 async function main(): Promise<void> {
   let config: AgentConfig;
   try {
-    config = loadAgentConfig();
+    const env = { ...process.env };
+    if (env[AGENT_TOKEN_FROM] === 'ipc') env.AGENT_TOKEN = (await tokenFromParent()) ?? undefined;
+    config = loadAgentConfig(env);
   } catch (error) {
     process.stderr.write(`task-exec-agent: ${error instanceof AgentConfigError ? error.message : String(error)}\n`);
     process.exit(1);

@@ -5,19 +5,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { AGENT_TOKEN_FROM, type TokenMessage } from '../../contract/local-agent';
 import type { ServerConfig } from '../../functions/shared/config';
 import { startServer } from './server';
 import { describeStore, exitOnStartupError, loadServerConfigOrExit, onShutdownSignal } from './startup';
 
 const AGENT_MAIN = join(__dirname, '..', '..', 'agent', 'main.ts');
-/** Server-side secrets and settings an agent must not inherit. */
-const NOT_FOR_AGENTS = /^(DB_\w+|DATABASE_URL|API_TOKEN|DATA_DIR|SERVER_\w+|AGENTS|LEASE_SECONDS|OUTPUT_LIMIT_BYTES)$/;
+/**
+ * Server-side secrets and settings an agent must not inherit. AGENT_TOKEN is among them: it
+ * reaches the local agents over their IPC channel instead, so no agent's environment (which a
+ * command running as the same user could read in /proc) holds it.
+ */
+const NOT_FOR_AGENTS = /^(DB_\w+|DATABASE_URL|API_TOKEN|AGENT_TOKEN|DATA_DIR|SERVER_\w+|AGENTS|LEASE_SECONDS|OUTPUT_LIMIT_BYTES)$/;
 
 /** The environment of local agent number i. */
 export function agentEnv(env: NodeJS.ProcessEnv, url: string, i: number): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(env)) if (!NOT_FOR_AGENTS.test(k)) out[k] = v;
   out.BACKEND_URL = url;
+  out[AGENT_TOKEN_FROM] = 'ipc';
   out.AGENT_ID = env.AGENT_ID ? `${env.AGENT_ID}-${i + 1}` : `local-agent-${i + 1}`;
   // Local agents serve no /healthz unless asked, then on consecutive ports (docs/api.md, "The agent").
   const base = env.AGENT_HEALTH_PORT ? Number(env.AGENT_HEALTH_PORT) : 0;
@@ -35,6 +41,8 @@ function startAgents(config: ServerConfig, url: string, logger: Pick<Logger, 'wa
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
     });
+    const message: TokenMessage = { agentToken: config.agentToken ?? null };
+    child.send(message);
     children.set(i, child);
     child.once('exit', (code, signal) => {
       children.delete(i);

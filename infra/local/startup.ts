@@ -45,7 +45,25 @@ export function loadServerConfigOrExit(what: string): ServerConfig {
   const exposure = checkExposure(config);
   if (exposure.refuse) exitOnStartupError(what, new Error(exposure.refuse));
   if (exposure.warn) createLogger(config.logLevel).warn(exposure.warn);
+  if (config.apiToken === undefined && !exposure.warn) {
+    createLogger(config.logLevel).info(
+      `API_TOKEN is not set: any program of any user of this machine can run commands through ${config.host}:${config.port} (web pages of other sites cannot). On a shared machine set API_TOKEN=$(openssl rand -hex 32).`,
+    );
+  }
+  scrubSecrets(process.env);
   return config;
+}
+
+/** The variables the server reads once and no child of it may inherit. */
+const SECRETS = ['API_TOKEN', 'AGENT_TOKEN', 'DB_PASSWORD', 'DATABASE_URL'];
+
+/**
+ * Removes the secrets from the process's environment once the configuration holds them, so no
+ * process it starts later inherits them. /proc/<pid>/environ still shows them: Linux keeps the
+ * environment the process started with (docs/security.md says what that means).
+ */
+export function scrubSecrets(env: NodeJS.ProcessEnv): void {
+  for (const name of SECRETS) delete env[name];
 }
 
 /** How the start-up line names the store. */
