@@ -1,6 +1,7 @@
 /**
- * Secrets Manager for the Lambda deployment: when DB_SECRET_ARN / TOKENS_SECRET_ARN are set,
- * the database credentials and the two tokens are read from there (through Powertools
+ * Secrets Manager for the Lambda deployment: when DB_SECRET_ARN, API_TOKEN_SECRET_ARN or
+ * AGENT_TOKEN_SECRET_ARN (or the older TOKENS_SECRET_ARN, both tokens in one) are set, the
+ * database credentials and the tokens are read from there (through Powertools
  * `getSecret`, cached across invocations) and handed to loadConfig as environment overrides.
  * Without those variables nothing is fetched and the AWS SDK is never loaded.
  */
@@ -34,6 +35,8 @@ const set = (env: Env, name: string) => env[name] !== undefined && env[name] !==
 const SHAPES: Record<string, string> = {
   DB_SECRET_ARN: '{"username": "...", "password": "..."}',
   TOKENS_SECRET_ARN: '{"API_TOKEN": "...", "AGENT_TOKEN": "..."}',
+  API_TOKEN_SECRET_ARN: '{"API_TOKEN": "..."}',
+  AGENT_TOKEN_SECRET_ARN: '{"AGENT_TOKEN": "..."}',
 };
 
 async function fetchSecretJson(variable: string, arn: string, options: SecretOptions): Promise<Record<string, unknown>> {
@@ -91,7 +94,11 @@ function field(variable: string, arn: string, secret: Record<string, unknown>, k
  * shape RDS writes). Username and password always come from it; host, port and dbname only
  * fill in DB_HOST / DB_PORT / DB_NAME when those are unset, so an RDS Proxy endpoint can be
  * set in DB_HOST while the credentials stay in the secret.
- * TOKENS_SECRET_ARN: `{"API_TOKEN": "...", "AGENT_TOKEN": "..."}`, both required.
+ * API_TOKEN_SECRET_ARN: `{"API_TOKEN": "..."}`; AGENT_TOKEN_SECRET_ARN: `{"AGENT_TOKEN": "..."}`.
+ * Two secrets, so that each function may read only the token its routes need (template.yaml
+ * gives user functions the one, agent functions the other, and the rest neither).
+ * TOKENS_SECRET_ARN: `{"API_TOKEN": "...", "AGENT_TOKEN": "..."}`, both required (one secret
+ * for both, as before; every function that reads it can read both tokens).
  */
 export async function loadSecretOverrides(env: Env = process.env, options: SecretOptions = {}): Promise<Record<string, string>> {
   const overrides: Record<string, string> = {};
@@ -115,6 +122,14 @@ export async function loadSecretOverrides(env: Env = process.env, options: Secre
     const s = await fetchSecretJson('TOKENS_SECRET_ARN', tokensArn, options);
     overrides.API_TOKEN = field('TOKENS_SECRET_ARN', tokensArn, s, 'API_TOKEN', true) as string;
     overrides.AGENT_TOKEN = field('TOKENS_SECRET_ARN', tokensArn, s, 'AGENT_TOKEN', true) as string;
+  }
+  for (const [variable, key] of [
+    ['API_TOKEN_SECRET_ARN', 'API_TOKEN'],
+    ['AGENT_TOKEN_SECRET_ARN', 'AGENT_TOKEN'],
+  ] as const) {
+    const arn = env[variable];
+    if (arn === undefined || arn === '') continue;
+    overrides[key] = field(variable, arn, await fetchSecretJson(variable, arn, options), key, true) as string;
   }
   return overrides;
 }

@@ -164,6 +164,21 @@ describe('loadSecretOverrides', () => {
     );
   });
 
+  it('reads each token from a secret of its own, so a function may be allowed only the one it needs', async () => {
+    const API_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:task-executor/api-token-AbC123';
+    const AGENT_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:task-executor/agent-token-DeF456';
+    serve({ [API_ARN]: JSON.stringify({ API_TOKEN: TOKENS.API_TOKEN }), [AGENT_ARN]: JSON.stringify({ AGENT_TOKEN: TOKENS.AGENT_TOKEN }) });
+    expect(await loadSecretOverrides({ API_TOKEN_SECRET_ARN: API_ARN })).toEqual({ API_TOKEN: TOKENS.API_TOKEN });
+    expect(await loadSecretOverrides({ AGENT_TOKEN_SECRET_ARN: AGENT_ARN })).toEqual({ AGENT_TOKEN: TOKENS.AGENT_TOKEN });
+    expect(callsFor(API_ARN)).toBe(1);
+    expect(callsFor(AGENT_ARN)).toBe(1);
+    serve({ [API_ARN]: JSON.stringify({ AGENT_TOKEN: 'the-wrong-token-0123' }) });
+    clearCaches();
+    await expect(loadSecretOverrides({ API_TOKEN_SECRET_ARN: API_ARN })).rejects.toThrow(
+      `API_TOKEN_SECRET_ARN: the secret ${API_ARN} has no "API_TOKEN" field.`,
+    );
+  });
+
   it('says what the function needs when it may not read the secret', async () => {
     sm.on(GetSecretValueCommand).rejects(
       Object.assign(new Error('User is not authorized to perform: secretsmanager:GetSecretValue'), { name: 'AccessDeniedException' }),

@@ -102,13 +102,90 @@ describe('template.yaml against the route table', () => {
   it('reads DB credentials and tokens from Secrets Manager, and takes VPC subnets and security groups as parameters', () => {
     const vars = (template.Globals?.Function?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
     expect(vars.DB_SECRET_ARN).toEqual({ Ref: 'DbSecretArn' });
-    expect(vars.TOKENS_SECRET_ARN).toEqual({ Ref: 'TokensSecretArn' });
+    // Each token secret is set only on the functions of its audience (below), never globally.
+    expect(vars).not.toHaveProperty('TOKENS_SECRET_ARN');
+    expect(vars).not.toHaveProperty('API_TOKEN_SECRET_ARN');
+    expect(vars).not.toHaveProperty('AGENT_TOKEN_SECRET_ARN');
     expect(vars.DB_POOL_MAX).toEqual({ Ref: 'DbPoolMax' });
     expect(template.Parameters?.DbPoolMax).toMatchObject({ MinValue: 1, MaxValue: 2 });
     expect(template.Parameters?.SubnetIds?.Type).toBe('List<AWS::EC2::Subnet::Id>');
     expect(template.Parameters?.SecurityGroupIds?.Type).toBe('List<AWS::EC2::SecurityGroup::Id>');
     // Nothing secret in plain text: these exist only for `sam local --env-vars` and stay blank.
     for (const name of ['DATABASE_URL', 'API_TOKEN', 'AGENT_TOKEN', 'DB_PASSWORD']) expect(vars[name] ?? '').toBe('');
+  });
+});
+
+describe('template.yaml: least privilege and log retention', () => {
+  type Kind = 'public' | 'database' | 'user' | 'agent';
+  /** What each function's routes need: their audience's token and the database (GET / needs neither). */
+  const kindOf = (dir: string): Kind => {
+    if (dir in SCHEDULED) return 'database';
+    const audiences = [...new Set(routes.filter((r) => r.dir === dir).map((r) => r.audience))];
+    expect(audiences).toHaveLength(1);
+    if (audiences[0] === 'public') return dir === 'root' ? 'public' : 'database';
+    return audiences[0] as Kind;
+  };
+  const SECRETS: Record<Kind, string[]> = {
+    public: [],
+    database: ['DbSecretArn'],
+    user: ['DbSecretArn', 'ApiTokenSecretArn'],
+    agent: ['DbSecretArn', 'AgentTokenSecretArn'],
+  };
+  const TOKEN_VARIABLE: Record<Kind, string | null> = {
+    public: null,
+    database: null,
+    user: 'API_TOKEN_SECRET_ARN',
+    agent: 'AGENT_TOKEN_SECRET_ARN',
+  };
+
+  /** The secret ARN parameters a role may read with secretsmanager:GetSecretValue. */
+  function readableSecrets(roleId: string): string[] {
+    const role = template.Resources[roleId];
+    expect(role?.Type).toBe('AWS::IAM::Role');
+    const policies = (role?.Properties?.Policies as { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } }[]) ?? [];
+    const out: string[] = [];
+    for (const policy of policies) {
+      for (const statement of policy.PolicyDocument.Statement) {
+        expect(statement.Action).toBe('secretsmanager:GetSecretValue');
+        const resources = Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
+        for (const r of resources as { Ref: string }[]) out.push(r.Ref);
+      }
+    }
+    return out.sort();
+  }
+
+  it.each(functions.map((f) => [f.logicalId, f] as const))('gives %s a role that reads only the secrets its routes need', (_id, f) => {
+    const kind = kindOf(f.dir);
+    const roleId = (f.properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0] as string;
+    expect(readableSecrets(roleId)).toEqual([...SECRETS[kind]].sort());
+    const vars = (f.properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+    const tokenVariable = TOKEN_VARIABLE[kind];
+    for (const name of ['API_TOKEN_SECRET_ARN', 'AGENT_TOKEN_SECRET_ARN']) {
+      if (name === tokenVariable) expect(vars[name]).toEqual({ Ref: kind === 'user' ? 'ApiTokenSecretArn' : 'AgentTokenSecretArn' });
+      else expect(vars).not.toHaveProperty(name);
+    }
+    // GET / reads no secret at all: the global DB_SECRET_ARN is blanked for it.
+    if (kind === 'public') expect(vars.DB_SECRET_ARN).toBe('');
+  });
+
+  it('gives no role more than GetSecretValue on the secrets, and no function the old one-secret-for-both role', () => {
+    expect(template.Resources).not.toHaveProperty('FunctionRole');
+    expect(template.Parameters).not.toHaveProperty('TokensSecretArn');
+  });
+
+  it.each(functions.map((f) => [f.logicalId] as const))('gives %s a log group with the LogRetentionDays retention', (id) => {
+    const group = template.Resources[`${id}LogGroup`];
+    expect(group).toEqual({
+      Type: 'AWS::Logs::LogGroup',
+      Properties: { LogGroupName: { 'Fn::Sub': `/aws/lambda/\${${id}}` }, RetentionInDays: { Ref: 'LogRetentionDays' } },
+    });
+    expect(template.Parameters?.LogRetentionDays).toMatchObject({ Type: 'Number', Default: 30 });
+  });
+
+  it('throttles the open routes (GET /health queries the database for anyone)', () => {
+    const health = functions.find((f) => f.dir === 'health');
+    const settings = Object.values(health?.events ?? {})[0]?.Properties?.RouteSettings as Record<string, number>;
+    expect(settings).toEqual({ ThrottlingBurstLimit: 10, ThrottlingRateLimit: 5 });
   });
 });
 
