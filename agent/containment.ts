@@ -157,7 +157,11 @@ export function pidNamespace(tools: NamespaceTools, asRoot = process.getuid?.() 
           : [];
       const args = [...userNs, '--pid', '--fork', '--kill-child', '--mount-proc', '--', ...drop];
       args.push(tools.perl, '-e', INIT, '--', '/bin/sh', '-c', command);
-      const child = spawn(tools.unshare, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+      // setpriv --pdeathsig: should the agent die (kill -9), unshare gets SIGKILL, and with it
+      // (--kill-child) the init and the whole namespace: the command does not run on unwatched.
+      const [file, argv] =
+        tools.setpriv === null ? [tools.unshare, args] : [tools.setpriv, ['--pdeathsig=SIGKILL', '--', tools.unshare, ...args]];
+      const child = spawn(file, argv, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
       const statusPipe = child.stdio[3] as Readable | null;
       let status = '';
       statusPipe?.on('data', (chunk: Buffer) => {

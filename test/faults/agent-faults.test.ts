@@ -3,9 +3,11 @@
  * cancel of queued and running tasks (the process tree is gone), SIGTERM within and beyond the
  * stop grace, a second SIGTERM, and a finish whose answer is lost on the wire.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { itUnless } from '../support/conditional';
 import { pgliteStore, postgresStore } from '../support/databases';
 import { call, startTestServer, type TestServer } from '../support/server';
 import {
@@ -25,12 +27,20 @@ import {
 const store = postgresStore ?? pgliteStore;
 const LEASE_SECONDS = 3;
 
+/**
+ * The server has AGENT_TOKEN, so the agent behind the dropping proxy (another port: a Host the
+ * tokenless rule would answer 421, as it would for any proxy in front of a token-less server)
+ * is let in by its token.
+ */
+const AGENT_TOKEN = 'fault-agent-token-0123456789';
+const startTokenAgent = (id: string, url: string, env: Record<string, string> = {}) => startAgent(id, url, { AGENT_TOKEN, ...env });
+
 let server: TestServer;
 let scratch: string;
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'te-agent-faults-'));
-  server = await startTestServer(store, { LEASE_SECONDS: String(LEASE_SECONDS) });
+  server = await startTestServer(store, { LEASE_SECONDS: String(LEASE_SECONDS), AGENT_TOKEN });
 });
 
 afterAll(async () => {
@@ -38,6 +48,28 @@ afterAll(async () => {
   await server?.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
+
+const namespaceMissing = (() => {
+  const args = process.getuid?.() === 0 ? [] : ['--user', '--map-current-user'];
+  const probe = spawnSync('unshare', [...args, '--pid', '--fork', '--kill-child', '--mount-proc', 'true']);
+  return probe.status === 0 && spawnSync('setpriv', ['--version']).status === 0 ? null : 'no PID namespace or setpriv for commands here';
+})();
+
+/** Host pids (not zombies) with `marker` as one of their arguments. */
+function processesWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(marker)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
 
 /** The pids a command wrote to `file`, one a line. */
 const pidsIn = (file: string): number[] =>
@@ -65,7 +97,7 @@ const safeRead = (file: string) => {
 
 describe(`agent faults with real agent processes (${store.name})`, () => {
   it('ends the task of an agent killed with SIGKILL as failed "agent lost: lease expired" within lease plus reaper interval', async () => {
-    const agent = startAgent('fault-kill9', server.url);
+    const agent = startTokenAgent('fault-kill9', server.url);
     const tree = treeCommand('kill9');
     const task = await submit(server.url, { command: tree.command });
     await waitState(server.url, task.id, 'running');
@@ -84,8 +116,23 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
     for (const pid of pidsIn(tree.file)) killGroup(pid);
   });
 
+  itUnless(namespaceMissing)('takes its running command’s whole PID namespace with it when killed with SIGKILL', async () => {
+    const agent = startTokenAgent('fault-kill9-ns', server.url, { AGENT_CONTAINMENT: 'pid-namespace' });
+    const marker = `300.${process.pid}${Date.now() % 100000}`;
+    const ready = join(scratch, 'kill9-ns-started');
+    const command = `(setsid sleep ${marker} > /dev/null 2>&1 &); sleep ${marker} & touch ${ready}; wait`;
+    const task = await submit(server.url, { command });
+    await waitState(server.url, task.id, 'running');
+    await waitFor('the command to start', () => (safeRead(ready) === '' && existsSync(ready) ? true : null), 20000);
+    await waitFor('both sleeps to run', () => (processesWith(marker).length === 2 ? true : null), 10000);
+    agent.child.kill('SIGKILL');
+    // setpriv --pdeathsig: unshare dies with the agent, and the namespace with it.
+    await waitFor('every process of the task to be gone', () => (processesWith(marker).length === 0 ? true : null), 5000);
+    expect(await waitState(server.url, task.id, undefined, 30000)).toMatchObject({ state: 'failed', error: 'agent lost: lease expired' });
+  });
+
   it('cancels a queued task at once and a running one through its agent, leaving no process of its tree', async () => {
-    const agent = startAgent('fault-cancel', server.url);
+    const agent = startTokenAgent('fault-cancel', server.url);
     const tree = treeCommand('cancel');
     const running = await submit(server.url, { command: tree.command });
     const marker = join(scratch, 'queued-ran');
@@ -114,20 +161,20 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
 
   it('hands no task to an agent that hung up during a held pick, whether stopped or killed', async () => {
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      const agent = startAgent(`fault-held-${signal}`, server.url, { POLL_WAIT: '20s' });
+      const agent = startTokenAgent(`fault-held-${signal}`, server.url, { POLL_WAIT: '20s' });
       await waitFor('the agent to start', () => /agent started/.test(agent.output()), 20000);
       await new Promise((r) => setTimeout(r, 1000)); // its pick is now held by the server
       agent.child.kill(signal);
       await agent.exited;
       const task = await submit(server.url, { command: 'echo picked-by-a-live-agent' });
-      const next = startAgent(`fault-after-${signal}`, server.url);
+      const next = startTokenAgent(`fault-after-${signal}`, server.url);
       expect(await waitState(server.url, task.id)).toMatchObject({ state: 'succeeded', agentId: `fault-after-${signal}` });
       await stopProcess(next);
     }
   });
 
   it('lets the current command finish on SIGTERM within the grace, picks nothing more, and exits 0', async () => {
-    const agent = startAgent('fault-term-within', server.url, { AGENT_STOP_GRACE: '20s' });
+    const agent = startTokenAgent('fault-term-within', server.url, { AGENT_STOP_GRACE: '20s' });
     const task = await submit(server.url, { command: 'sleep 2; echo done' });
     expect((await waitState(server.url, task.id, 'running')).agentId).toBe('fault-term-within');
     const next = await submit(server.url, { command: 'echo should-not-run' });
@@ -139,7 +186,7 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
   });
 
   it('stops the command after the grace on SIGTERM, reports it failed "agent stopped", and exits 0', async () => {
-    const agent = startAgent('fault-term-beyond', server.url, { AGENT_STOP_GRACE: '1s' });
+    const agent = startTokenAgent('fault-term-beyond', server.url, { AGENT_STOP_GRACE: '1s' });
     const tree = treeCommand('beyond');
     const task = await submit(server.url, { command: tree.command });
     await waitState(server.url, task.id, 'running');
@@ -154,7 +201,7 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
   });
 
   it('stops at once on a second SIGTERM, still reporting the task, and exits 0', async () => {
-    const agent = startAgent('fault-term-twice', server.url, { AGENT_STOP_GRACE: '60s' });
+    const agent = startTokenAgent('fault-term-twice', server.url, { AGENT_STOP_GRACE: '60s' });
     const tree = treeCommand('twice');
     const task = await submit(server.url, { command: tree.command });
     await waitState(server.url, task.id, 'running');
@@ -176,7 +223,7 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
   it('retries a finish whose answer was lost on the wire, and the retry is answered 200 with the same task', async () => {
     const proxy = await startDroppingProxy(server.url);
     try {
-      const agent = startAgent('fault-dropped-finish', proxy.url);
+      const agent = startTokenAgent('fault-dropped-finish', proxy.url);
       const task = await submit(server.url, { command: 'echo once' });
       const ended = await waitState(server.url, task.id);
       expect(ended).toMatchObject({ state: 'succeeded', stdout: 'once\n', agentId: 'fault-dropped-finish' });

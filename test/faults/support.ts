@@ -76,6 +76,10 @@ export function startAgent(id: string, backendUrl: string, env: Record<string, s
     AGENT_STOP_GRACE: '10s',
     AGENT_KILL_GRACE: '2s',
     LOG_LEVEL: 'info',
+    // The fault tests follow a command's processes by the pids it writes down, which are the
+    // host's only outside a PID namespace; containment itself is tested in agent/containment.test.ts
+    // and, against an agent killed with SIGKILL, in agent-faults.test.ts.
+    AGENT_CONTAINMENT: 'process-group',
     ...env,
   });
 }
