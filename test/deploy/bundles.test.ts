@@ -10,6 +10,7 @@ import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, type Metafile } from 'esbuild';
+import { routes } from '../../functions/routes';
 import { createFreshDatabase, type FreshDatabase, noTestDatabase, ROOT, readYaml, samFunctions, type Template } from './helpers';
 
 const FIXTURES = resolve(__dirname, '../../../shared/fixtures/apigw');
@@ -96,6 +97,9 @@ describe('the esbuild bundles', () => {
   });
 });
 
+const BUNDLE_API_TOKEN = 'bundle-test-api-token-0123456789';
+const BUNDLE_AGENT_TOKEN = 'bundle-test-agent-token-0123456789';
+
 describe('the bundled handlers answering real API Gateway events', () => {
   const skip = noTestDatabase('invoking the bundled handlers against PostgreSQL');
   const fixtures = existsSync(FIXTURES)
@@ -122,12 +126,16 @@ describe('the bundled handlers answering real API Gateway events', () => {
     child = fork(join(OUT, 'runner.js'), [], {
       cwd: OUT,
       execArgv: ['--enable-source-maps'],
-      // What Lambda gives a function, plus the database; no tokens, so the events reach the cores.
+      // What Lambda gives a function, plus the database and the tokens (as the secrets would):
+      // a deployed function always has them, and without them the captured events' API Gateway
+      // Host would be refused (421) before reaching the cores.
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         AWS_LAMBDA_FUNCTION_NAME: 'task-executor-bundle-test',
         AWS_REGION: 'eu-west-1',
         DATABASE_URL: db.url,
+        API_TOKEN: BUNDLE_API_TOKEN,
+        AGENT_TOKEN: BUNDLE_AGENT_TOKEN,
         DB_POOL_MAX: '2',
         LOG_LEVEL: 'warn',
       },
@@ -193,7 +201,11 @@ describe('the bundled handlers answering real API Gateway events', () => {
   (cases.length > 0 && !skip ? it.each(cases) : it.skip.each(cases.length > 0 ? cases : [['none', 'none']]))(
     '%s answers %s with a well-formed response, never a 5xx',
     async (dir, fixture) => {
-      const event = JSON.parse(readFileSync(join(FIXTURES, fixture), 'utf8')) as unknown;
+      const event = JSON.parse(readFileSync(join(FIXTURES, fixture), 'utf8')) as { headers?: Record<string, string> };
+      // With the route's token, as a deployed caller sends it, so the event reaches the core.
+      const audience = routes.find((r) => r.dir === dir)?.audience;
+      const token = audience === 'user' ? BUNDLE_API_TOKEN : audience === 'agent' ? BUNDLE_AGENT_TOKEN : undefined;
+      if (token !== undefined) event.headers = { ...event.headers, authorization: `Bearer ${token}` };
       const r = await answer(dir, event);
       summary.push(
         `${dir.padEnd(15)} ${fixture.padEnd(52)} ${r.statusCode} ${r.statusCode !== undefined && r.statusCode >= 400 ? (JSON.parse(r.body as string) as { detail: string }).detail.slice(0, 90) : ''}`,
@@ -221,6 +233,9 @@ describe('the bundled handlers answering real API Gateway events', () => {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const headers: Record<string, string> = { ...captured.headers, ...opts.headers };
     delete headers.authorization;
+    const audience = routes.find((r) => r.method === method && r.path === routePath)?.audience;
+    if (audience === 'user') headers.authorization = `Bearer ${BUNDLE_API_TOKEN}`;
+    if (audience === 'agent') headers.authorization = `Bearer ${BUNDLE_AGENT_TOKEN}`;
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(Buffer.byteLength(body));
