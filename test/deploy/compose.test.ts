@@ -44,11 +44,9 @@ async function composeConfig(env: Record<string, string>, args: string[] = []): 
   // --project-directory points at an empty folder so that a developer's own .env is not read.
   const empty = mkdtempSync(join(tmpdir(), 'compose-config-'));
   try {
-    const result = await run(
-      'docker-compose',
-      ['-f', join(ROOT, 'docker-compose.yaml'), '--project-directory', empty, 'config', ...args],
-      { env: { ...clean, ...env } },
-    ).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
+    const result = await run('docker-compose', ['-f', join(ROOT, 'docker-compose.yaml'), '--project-directory', empty, 'config', ...args], {
+      env: { ...clean, ...env },
+    }).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
     return { output: `${result.stdout ?? ''}${result.stderr ?? ''}`, code: (result as { code?: number }).code ?? 0 };
   } finally {
     rmSync(empty, { recursive: true, force: true });
@@ -74,14 +72,17 @@ describe('docker-compose.yaml', () => {
     expect(out.output).toContain('run make env');
   });
 
-  itUnless(noDocker)('publishes PostgreSQL on 127.0.0.1:15432 and the API on 3500 once interpolated, and neither port of an agent', async () => {
-    const out = await composeConfig({ DB_PASSWORD: 'x' });
-    expect(out.code).toBe(0);
-    const resolved = parseYaml<{ services: Record<string, { ports?: unknown[] }> }>(out.output);
-    expect(resolved.services.db?.ports).toEqual(['127.0.0.1:15432:5432/tcp']);
-    expect(resolved.services['backend-api-server']?.ports).toEqual([{ published: 3500, target: 3500 }]);
-    expect(resolved.services['task-exec-agent']?.ports).toBeUndefined();
-  });
+  itUnless(noDocker)(
+    'publishes PostgreSQL on 127.0.0.1:15432 and the API on 3500 once interpolated, and neither port of an agent',
+    async () => {
+      const out = await composeConfig({ DB_PASSWORD: 'x' });
+      expect(out.code).toBe(0);
+      const resolved = parseYaml<{ services: Record<string, { ports?: unknown[] }> }>(out.output);
+      expect(resolved.services.db?.ports).toEqual(['127.0.0.1:15432:5432/tcp']);
+      expect(resolved.services['backend-api-server']?.ports).toEqual([{ published: 3500, target: 3500 }]);
+      expect(resolved.services['task-exec-agent']?.ports).toBeUndefined();
+    },
+  );
 
   it('keeps the seed: its three services, the API on 3500, variables and the db-data volume, without the obsolete version key', () => {
     expect(compose.version).toBeUndefined();
@@ -96,7 +97,9 @@ describe('docker-compose.yaml', () => {
   });
 
   it('publishes PostgreSQL on loopback only, on 15432 by default so a PostgreSQL already on the host keeps 5432, both configurable', () => {
-    expect(compose.services.db?.ports).toEqual([`${interpolated('DB_PUBLISH_HOST', '127.0.0.1')}:${interpolated('DB_PUBLISH_PORT', '15432')}:5432`]);
+    expect(compose.services.db?.ports).toEqual([
+      `${interpolated('DB_PUBLISH_HOST', '127.0.0.1')}:${interpolated('DB_PUBLISH_PORT', '15432')}:5432`,
+    ]);
   });
 
   it('puts the database on a network the agents do not join: only the API reaches it', () => {
