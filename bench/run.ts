@@ -658,7 +658,7 @@ async function lambdaBundle(databaseUrl: string | null): Promise<{ bytes: number
     entryPoints: [join(ROOT, 'functions/create-task/handler.ts')],
     bundle: true,
     platform: 'node',
-    target: 'node22',
+    target: 'node24',
     format: 'cjs',
     external: ['@aws-sdk/*', '@electric-sql/pglite'],
     minify: true,
@@ -1048,7 +1048,7 @@ async function benchTable(): Promise<void> {
   const lambda = await lambdaBundle(coldUrl);
   const cold = lambda.runs;
   rows.push({
-    what: `Lambda create-task (esbuild, minified, cjs, node22)${cold.length > 0 ? `, cold start median of ${cold.length}` : ''}`,
+    what: `Lambda create-task (esbuild, minified, cjs, node24)${cold.length > 0 ? `, cold start median of ${cold.length}` : ''}`,
     result:
       `${num(lambda.bytes / 1024)} KiB` +
       (cold.length > 0

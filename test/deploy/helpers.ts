@@ -15,6 +15,7 @@ type JsYaml = {
   /** v4 (v3 has one too, without extend) */
   DEFAULT_SCHEMA?: { extend?(types: YamlType[]): unknown };
   load(text: string, options?: { schema?: unknown; filename?: string }): unknown;
+  loadAll(text: string): unknown[];
 };
 
 /**
@@ -68,6 +69,18 @@ function cloudFormationSchema(): unknown {
 export function readYaml<T = Record<string, unknown>>(relativePath: string): T {
   const file = join(ROOT, relativePath);
   return jsYaml().load(readFileSync(file, 'utf8'), { schema: cloudFormationSchema(), filename: file }) as T;
+}
+
+/** Parses YAML text (one document). */
+export function parseYaml<T = Record<string, unknown>>(text: string): T {
+  return jsYaml().load(text) as T;
+}
+
+/** Parses a YAML stream of `---`-separated documents, leaving out empty ones. */
+export function parseYamlAll<T = Record<string, unknown>>(text: string): T[] {
+  return jsYaml()
+    .loadAll(text)
+    .filter((d) => d !== null && d !== undefined) as T[];
 }
 
 /** The absolute path of an executable on PATH, or null. */

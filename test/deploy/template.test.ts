@@ -66,19 +66,19 @@ describe('template.yaml against the route table', () => {
     }
   });
 
-  it('bundles every function with esbuild for nodejs22.x on arm64, with source maps and the SDK external', () => {
+  it('bundles every function with esbuild for nodejs24.x on arm64, with source maps and the SDK external', () => {
     const globals = template.Globals?.Function ?? {};
-    expect(globals.Runtime).toBe('nodejs22.x');
+    expect(globals.Runtime).toBe('nodejs24.x');
     expect(globals.Architectures).toEqual(['arm64']);
     for (const f of functions) {
       const codeUri = f.properties.CodeUri ?? globals.CodeUri;
       const handler = f.properties.Handler ?? globals.Handler;
       expect({ id: f.logicalId, codeUri, handler }).toEqual({ id: f.logicalId, codeUri: './', handler: 'handler.handler' });
-      expect(f.properties.Runtime ?? globals.Runtime).toBe('nodejs22.x');
+      expect(f.properties.Runtime ?? globals.Runtime).toBe('nodejs24.x');
       expect(f.buildProperties).toEqual({
         BuildMethod: 'esbuild',
         EntryPoints: [f.entryPoint],
-        Target: 'node22',
+        Target: 'node24',
         Format: 'cjs',
         Sourcemap: true,
         External: ['@aws-sdk/*', '@electric-sql/pglite'],
