@@ -10,15 +10,12 @@ import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
 import { buildDeps, closeDeps, type Deps } from '../functions/shared/deps';
 import type { Event, Result } from '../functions/shared/http';
+import { describeUnless } from './support/conditional';
 import { pgliteStore } from './support/databases';
 import { buildContext } from './support/events';
 
 const FIXTURES_DIR = path.resolve(__dirname, '../../shared/fixtures/apigw');
 const fixtureNames = existsSync(FIXTURES_DIR) ? readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')) : [];
-
-if (fixtureNames.length === 0) {
-  console.warn(`No API Gateway fixtures in ${FIXTURES_DIR}: the fixture tests are skipped.`);
-}
 
 /** A fresh copy of a fixture, so no test sees another's changes. */
 const loadFixture = (name: string): Event => JSON.parse(readFileSync(path.join(FIXTURES_DIR, name), 'utf8')) as Event;
@@ -42,7 +39,9 @@ function expectWellFormed(result: Result): void {
   }
 }
 
-const describeFixtures = fixtureNames.length > 0 ? describe : describe.skip;
+const describeFixtures = describeUnless(
+  fixtureNames.length > 0 ? null : `no API Gateway fixtures in ${FIXTURES_DIR}: the fixture tests are skipped`,
+);
 
 describeFixtures('handlers fed real API Gateway events', () => {
   let db: Db;

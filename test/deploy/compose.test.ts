@@ -6,7 +6,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { missingTool, ROOT, readYaml } from './helpers';
+import { itUnless } from '../support/conditional';
+import { ROOT, readYaml, toolMissing } from './helpers';
 
 const run = promisify(execFile);
 
@@ -35,8 +36,7 @@ function envOf(service: Service): Record<string, string> {
 const seconds = (d: string | undefined) => Number(/^(\d+)s$/.exec(d ?? '')?.[1] ?? Number.NaN);
 
 describe('docker-compose.yaml', () => {
-  const skip = missingTool('docker-compose', 'apt-get install docker-compose');
-  (skip ? it.skip : it)('passes docker-compose config -q', async () => {
+  itUnless(toolMissing('docker-compose', 'apt-get install docker-compose'))('passes docker-compose config -q', async () => {
     const result = await run('docker-compose', ['-f', 'docker-compose.yaml', 'config', '-q'], { cwd: ROOT }).catch(
       (e: { stdout?: string; stderr?: string; code?: number }) => e,
     );

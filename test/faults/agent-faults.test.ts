@@ -6,20 +6,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../support/clock';
 import { pgliteStore, postgresStore } from '../support/databases';
+import { killGroup, processAlive, startAgent, stopAll, stopProcess } from '../support/processes';
 import { call, startTestServer, type TestServer } from '../support/server';
-import {
-  getTask,
-  killGroup,
-  processAlive,
-  startAgent,
-  startDroppingProxy,
-  stopAll,
-  stopProcess,
-  submit,
-  waitFor,
-  waitState,
-} from './support';
+import { getTask, submit, waitState } from '../support/tasks';
+import { startDroppingProxy } from './support';
 
 /** Real PostgreSQL when the run has one; PGlite otherwise (the processes are real either way). */
 const store = postgresStore ?? pgliteStore;
