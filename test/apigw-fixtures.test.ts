@@ -13,6 +13,7 @@ import type { Event, Result } from '../functions/shared/http';
 import { describeUnless } from './support/conditional';
 import { pgliteStore } from './support/databases';
 import { buildContext } from './support/events';
+import { expectProblem } from './support/problem';
 
 const FIXTURES_DIR = path.resolve(__dirname, '../../shared/fixtures/apigw');
 const fixtureNames = existsSync(FIXTURES_DIR) ? readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')) : [];
@@ -27,16 +28,7 @@ function expectWellFormed(result: Result): void {
   expect(result.statusCode).toBeLessThanOrEqual(599);
   expect(result.headers).toEqual(expect.any(Object));
   expect(typeof result.body).toBe('string');
-  if ((result.statusCode as number) >= 400) {
-    expect(String(result.headers?.['content-type'])).toMatch(/^application\/problem\+json/);
-    const problem = JSON.parse(result.body as string) as Record<string, unknown>;
-    expect(problem).toEqual({
-      type: expect.stringMatching(/\S/),
-      title: expect.stringMatching(/\S/),
-      status: result.statusCode,
-      detail: expect.stringMatching(/\S/),
-    });
-  }
+  if ((result.statusCode as number) >= 400) expectProblem(result, result.statusCode as number);
 }
 
 const describeFixtures = describeUnless(

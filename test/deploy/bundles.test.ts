@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { itUnless } from '../support/conditional';
+import { expectProblem } from '../support/problem';
 import { createFreshDatabase, type FreshDatabase, ROOT, readYaml, samFunctions, type Template, testDatabaseMissing } from './helpers';
 
 const FIXTURES = resolve(__dirname, '../../../shared/fixtures/apigw');
@@ -179,9 +180,7 @@ describe('the bundled handlers answering real API Gateway events', () => {
     for (const v of Object.values(r.headers ?? {})) expect(['string', 'number', 'boolean']).toContain(typeof v);
     expect(typeof (r.body ?? '')).toBe('string');
     if ((r.statusCode as number) >= 400) {
-      expect(String(r.headers?.['content-type'])).toMatch(/^application\/problem\+json/);
-      const problem = JSON.parse(r.body as string) as Record<string, unknown>;
-      expect(problem).toMatchObject({ status: r.statusCode, title: expect.any(String), detail: expect.any(String) });
+      expectProblem(r, r.statusCode as number);
     } else if (r.statusCode !== 204) {
       expect(String(r.headers?.['content-type'])).toMatch(/^application\/json/);
       JSON.parse(r.body as string);

@@ -76,6 +76,9 @@ export function buildRunningRow(agentId: string, now: Date, overrides: Partial<T
   });
 }
 
+/** A task as GET /tasks/{id} answers it: with its output (list items come without). */
+export type TaskWithOutput = Task & { stdout: string; stderr: string };
+
 /** Creates a task over HTTP; throws unless it was created. */
 export async function submit(base: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Task> {
   const res = await call(base, 'POST', '/tasks', { body, headers });
@@ -84,14 +87,14 @@ export async function submit(base: string, body: Record<string, unknown>, header
 }
 
 /** Reads a task over HTTP; throws unless the server has it. */
-export async function getTask(base: string, id: string, headers: Record<string, string> = {}): Promise<Task> {
+export async function getTask(base: string, id: string, headers: Record<string, string> = {}): Promise<TaskWithOutput> {
   const res = await call(base, 'GET', `/tasks/${id}`, { headers });
   if (res.status !== 200) throw new Error(`GET /tasks/${id} answered ${res.status}: ${res.text}`);
-  return res.body as Task;
+  return res.body as TaskWithOutput;
 }
 
 /** Waits until the task reaches `state` (any terminal state when omitted); `explain` adds to a timeout's message. */
-export function waitState(base: string, id: string, state?: TaskState, timeoutMs = 30000, explain?: () => string): Promise<Task> {
+export function waitState(base: string, id: string, state?: TaskState, timeoutMs = 30000, explain?: () => string): Promise<TaskWithOutput> {
   return waitFor(
     `task ${id} to be ${state ?? 'ended'}`,
     async () => {
