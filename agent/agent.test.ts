@@ -80,72 +80,69 @@ function keptSleep() {
 const down = () => new ApiError(0, 'GET /tasks/pick: ECONNREFUSED');
 const TASK: PickedTask = { id: 't1', command: 'true', timeoutSeconds: 10, leaseToken: 'tok', heartbeatIntervalSeconds: 60 };
 
-/** An API whose picks answer from a script (an error is thrown, 'stop' stops the agent); finish and heartbeat as given. */
-function scriptedApi(picks: (PickedTask | null | Error | 'stop')[], rest: Partial<ApiClient>, stop: () => void): ApiClient {
-  return {
-    async pick() {
-      const next = picks.length > 0 ? picks.shift() : 'stop';
-      if (next === 'stop') {
-        stop();
-        return null;
-      }
-      if (next instanceof Error) throw next;
-      return next ?? null;
+type Pick = PickedTask | null | Error | 'stop';
+type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/**
+ * An agent whose picks answer from a script (an error is thrown; 'stop', or the end of the
+ * script, stops the agent); finish as given; a sleep that returns at once unless given one.
+ */
+function scriptedAgent(picks: Pick[], options: { finish?: ApiClient['finish']; random?: () => number; sleep?: Sleep } = {}) {
+  const { waits, sleep: instant } = keptSleep();
+  const { log, said } = keptLog();
+  const agent = createAgent(config, {
+    log,
+    sleep: options.sleep ?? instant,
+    random: options.random ?? (() => 0.75),
+    now: () => NOW,
+    api: {
+      async pick() {
+        const next = picks.length > 0 ? picks.shift() : 'stop';
+        if (next === 'stop') {
+          agent.stop();
+          return null;
+        }
+        if (next instanceof Error) throw next;
+        return next ?? null;
+      },
+      heartbeat: async () => ({ cancelRequested: false }),
+      finish: options.finish ?? (async () => {}),
     },
-    heartbeat: rest.heartbeat ?? (async () => ({ cancelRequested: false })),
-    finish: rest.finish ?? (async () => {}),
-  };
+  });
+  return { agent, waits, said };
 }
 
-describe('the agent loop with an injected sleep, clock and random', () => {
-  const config = loadAgentConfig({
-    POLL_INTERVAL: '1s',
-    POLL_WAIT: '0',
-    AGENT_HEALTH_PORT: '0',
-    AGENT_STOP_GRACE: '60s',
-    AGENT_KILL_GRACE: '2s',
-  });
-  const now = () => new Date('2026-11-28T10:00:00.000Z');
+const config = loadAgentConfig({
+  POLL_INTERVAL: '1s',
+  POLL_WAIT: '0',
+  AGENT_HEALTH_PORT: '0',
+  AGENT_STOP_GRACE: '60s',
+  AGENT_KILL_GRACE: '2s',
+});
+const NOW = new Date('2026-11-28T10:00:00.000Z');
 
+describe('the agent loop with an injected sleep, clock and random', () => {
   it('backs off exponentially while the server is unreachable, up to 30 s, and from the bottom again once it answered', async () => {
-    const { waits, sleep: fakeSleep } = keptSleep();
-    const { log, said } = keptLog();
-    const picks = [...Array.from({ length: 8 }, down), null, down(), down(), 'stop' as const];
-    const agent = createAgent(config, { log, sleep: fakeSleep, random: () => 0.75, now, api: scriptedApi(picks, {}, () => agent.stop()) });
+    const { agent, waits, said } = scriptedAgent([...Array.from({ length: 8 }, down), null, down(), down(), 'stop']);
     await agent.run();
     // 0.75 of min(30 s, 500 ms * 2^failures); after the empty pick POLL_INTERVAL plus 0.75 of its 10 % jitter
     expect(waits).toEqual([750, 1500, 3000, 6000, 12000, 22500, 22500, 22500, 1075, 750, 1500]);
     expect(said('server unreachable; backing off')).toHaveLength(2);
     // once per episode, with how many failures it lasted
     expect(said('server reachable again').map((l) => l.extra)).toEqual([{ after: 8 }, { after: 2 }]);
-    expect(agent.status()).toMatchObject({ serverReachable: true, lastContactAt: '2026-11-28T10:00:00.000Z' });
+    expect(agent.status()).toMatchObject({ serverReachable: true, lastContactAt: NOW.toISOString() });
   });
 
   it('draws each backoff at random below its cap (full jitter)', async () => {
-    const { waits, sleep: fakeSleep } = keptSleep();
     const randoms = [0, 0.999, 0.5];
-    const agent = createAgent(config, {
-      log: quiet,
-      sleep: fakeSleep,
-      random: () => randoms.shift() ?? 0,
-      now,
-      api: scriptedApi([down(), down(), down(), 'stop'], {}, () => agent.stop()),
-    });
+    const { agent, waits } = scriptedAgent([down(), down(), down()], { random: () => randoms.shift() ?? 0 });
     await agent.run();
     expect(waits).toEqual([0, 1998, 2000]);
   });
 
   it('waits POLL_INTERVAL after a refused pick (4xx) instead of backing off, and says why', async () => {
-    const { waits, sleep: fakeSleep } = keptSleep();
-    const { log, said } = keptLog();
     const refused = () => new ApiError(401, 'pick answered 401: The bearer token is not the server’s AGENT_TOKEN.');
-    const agent = createAgent(config, {
-      log,
-      sleep: fakeSleep,
-      random: () => 0.75,
-      now,
-      api: scriptedApi([refused(), refused(), refused(), 'stop'], {}, () => agent.stop()),
-    });
+    const { agent, waits, said } = scriptedAgent([refused(), refused(), refused()]);
     await agent.run();
     expect(waits).toEqual([1000, 1000, 1000]);
     expect(said('pick refused')).toHaveLength(3);
@@ -153,24 +150,12 @@ describe('the agent loop with an injected sleep, clock and random', () => {
   });
 
   it('does not retry a refused finish (4xx): it drops the result after one try and picks again', async () => {
-    const { waits, sleep: fakeSleep } = keptSleep();
-    const { log, said } = keptLog();
     const finishes: RunResult[] = [];
-    const agent = createAgent(config, {
-      log,
-      sleep: fakeSleep,
-      random: () => 0.75,
-      now,
-      api: scriptedApi(
-        [TASK, 'stop'],
-        {
-          async finish(_task, result) {
-            finishes.push(result);
-            throw new ApiError(409, 'finish answered 409: The task is canceled, not running; it cannot be finished again.');
-          },
-        },
-        () => agent.stop(),
-      ),
+    const { agent, waits, said } = scriptedAgent([TASK], {
+      async finish(_task, result) {
+        finishes.push(result);
+        throw new ApiError(409, 'finish answered 409: The task is canceled, not running; it cannot be finished again.');
+      },
     });
     await agent.run();
     expect(finishes).toHaveLength(1);
@@ -181,24 +166,12 @@ describe('the agent loop with an injected sleep, clock and random', () => {
   });
 
   it('retries a finish that meets no server, with backoff, until it is delivered', async () => {
-    const { waits, sleep: fakeSleep } = keptSleep();
-    const { log, said } = keptLog();
     const finishes: RunResult[] = [];
-    const agent = createAgent(config, {
-      log,
-      sleep: fakeSleep,
-      random: () => 0.75,
-      now,
-      api: scriptedApi(
-        [TASK, 'stop'],
-        {
-          async finish(_task, result) {
-            finishes.push(result);
-            if (finishes.length < 3) throw new ApiError(finishes.length === 1 ? 0 : 503, 'no server');
-          },
-        },
-        () => agent.stop(),
-      ),
+    const { agent, waits, said } = scriptedAgent([TASK], {
+      async finish(_task, result) {
+        finishes.push(result);
+        if (finishes.length < 3) throw new ApiError(finishes.length === 1 ? 0 : 503, 'no server');
+      },
     });
     await agent.run();
     expect(finishes).toHaveLength(3);
@@ -208,17 +181,9 @@ describe('the agent loop with an injected sleep, clock and random', () => {
     expect(said('task reported')).toHaveLength(1);
   });
 
-  /** Runs `sleep 30` as a task; resolves once the agent said it started it. */
-  function runLongTask(finish: ApiClient['finish'], sleepFn: (ms: number, signal?: AbortSignal) => Promise<void> = sleep) {
-    const { log, said } = keptLog();
-    const task: PickedTask = { ...TASK, command: 'sleep 30', timeoutSeconds: 60 };
-    const agent = createAgent(config, {
-      log,
-      sleep: sleepFn,
-      random: () => 0.75,
-      now,
-      api: scriptedApi([task, 'stop'], { finish }, () => agent.stop()),
-    });
+  /** Runs `sleep 30` as a task with the real sleep; `started` resolves once the agent said it started it. */
+  function runLongTask(finish: ApiClient['finish']) {
+    const { agent, said } = scriptedAgent([{ ...TASK, command: 'sleep 30', timeoutSeconds: 60 }], { finish, sleep });
     const running = agent.run();
     const started = (async () => {
       while (said('task started').length === 0) await new Promise((r) => setTimeout(r, 10));
@@ -268,30 +233,19 @@ describe('the agent loop with an injected sleep, clock and random', () => {
   it('makes one last, bounded attempt when a hard stop comes during the backoff of a report', async () => {
     const signals: AbortSignal[] = [];
     // the backoff lasts until the hard stop cuts it short
-    const untilAborted = (_ms: number, signal?: AbortSignal) =>
+    const untilAborted: Sleep = (_ms, signal) =>
       new Promise<void>((resolve) => (signal?.aborted ? resolve() : signal?.addEventListener('abort', () => resolve())));
-    const { log, said } = keptLog();
-    const agent = createAgent(config, {
-      log,
+    const { agent, said } = scriptedAgent([TASK], {
       sleep: untilAborted,
-      random: () => 0.75,
-      now,
-      api: scriptedApi(
-        [TASK],
-        {
-          async finish(_task, _result, signal) {
-            signals.push(signal as AbortSignal);
-            if (signals.length === 1) {
-              setTimeout(() => {
-                agent.stop();
-                agent.stop();
-              }, 50);
-              throw down();
-            }
-          },
-        },
-        () => agent.stop(),
-      ),
+      async finish(_task, _result, signal) {
+        signals.push(signal as AbortSignal);
+        if (signals.length > 1) return;
+        setTimeout(() => {
+          agent.stop();
+          agent.stop();
+        }, 50);
+        throw down();
+      },
     });
     await agent.run();
     expect(signals).toHaveLength(2);

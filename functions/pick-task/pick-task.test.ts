@@ -12,10 +12,13 @@ const NOW = new Date('2026-11-28T10:00:00.000Z');
 const AGENT = 'agent-a';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** Queued tasks the claim hands out in order; each claim after the last answers nothing. */
-function queue(...rows: TaskRow[]) {
+/** A database whose successive claims answer these rows (null: nothing queued), then nothing. */
+function claims(...rows: (TaskRow | null)[]) {
   return fakeDb({
-    claimNextQueuedTask: (_params, call) => (call < rows.length ? [rows[call] as TaskRow] : []),
+    claimNextQueuedTask: (_params, call) => {
+      const row = rows[call];
+      return row ? [row] : [];
+    },
     // pick runs lease expiry on its way; a first run after a gap only extends leases
     recordReaperRun: [{ previous: null }],
     extendRunningLeases: [],
@@ -27,9 +30,16 @@ function deps(db: ReturnType<typeof fakeDb>, env: Record<string, string> = {}) {
   return { db, now: () => NOW, config, lease: leasePolicy(config), signal: manualSignal(), log: recordingLog() };
 }
 
+/** Starts a pick that may wait 20 s; resolves once it is held (waiting on the queue signal). */
+async function holdPick(d: ReturnType<typeof deps>, gone?: AbortSignal): Promise<{ picked: ReturnType<typeof pickTask> }> {
+  const picked = pickTask(d, AGENT, 20000, gone);
+  while (d.signal.waiting() === 0) await new Promise((r) => setImmediate(r));
+  return { picked };
+}
+
 describe('pickTask', () => {
   it('claims the next queued task for this agent with a fresh lease token and tells it how to hold and report it', async () => {
-    const db = queue(buildRunningRow(AGENT, NOW));
+    const db = claims(buildRunningRow(AGENT, NOW));
     const d = deps(db);
     const task = await pickTask(d, AGENT, 0);
     expect(task).toMatchObject({
@@ -46,7 +56,7 @@ describe('pickTask', () => {
   });
 
   it('asks each claim for a new lease token', async () => {
-    const db = queue(buildRunningRow(AGENT, NOW), buildRunningRow(AGENT, NOW));
+    const db = claims(buildRunningRow(AGENT, NOW), buildRunningRow(AGENT, NOW));
     const d = deps(db);
     await pickTask(d, AGENT, 0);
     await pickTask(d, AGENT, 0);
@@ -55,51 +65,44 @@ describe('pickTask', () => {
   });
 
   it('answers null at once when nothing is queued and the agent does not wait', async () => {
-    const d = deps(queue());
+    const d = deps(claims());
     expect(await pickTask(d, AGENT, 0)).toBeNull();
     expect(d.signal.waiting()).toBe(0);
   });
 
   it('holds a pick until a task is queued, then claims it', async () => {
     const row = buildRunningRow(AGENT, NOW);
-    const db = fakeDb({
-      claimNextQueuedTask: (_p, call) => (call === 0 ? [] : [row]),
-      recordReaperRun: [{ previous: null }],
-      extendRunningLeases: [],
-    });
+    const db = claims(null, row);
     const d = deps(db);
-    const picked = pickTask(d, AGENT, 20000);
-    while (d.signal.waiting() === 0) await new Promise((r) => setImmediate(r));
+    const { picked } = await holdPick(d);
     d.signal.wake();
     expect(await picked).toMatchObject({ id: row.id, agentId: AGENT });
     expect(db.callsOf('claimNextQueuedTask')).toHaveLength(2);
   });
 
   it('claims nothing more once the agent hung up during a held pick', async () => {
-    const db = queue();
+    const db = claims();
     const d = deps(db);
     const gone = new AbortController();
-    const picked = pickTask(d, AGENT, 20000, gone.signal);
-    while (d.signal.waiting() === 0) await new Promise((r) => setImmediate(r));
+    const { picked } = await holdPick(d, gone.signal);
     gone.abort();
     expect(await picked).toBeNull();
     expect(db.callsOf('claimNextQueuedTask')).toHaveLength(1);
   });
 
   it('claims nothing when the agent hangs up in the same moment a task is queued', async () => {
-    const empty = queue();
-    const d = deps(empty);
+    const db = claims(null, buildRunningRow(AGENT, NOW));
+    const d = deps(db);
     const gone = new AbortController();
-    const picked = pickTask(d, AGENT, 20000, gone.signal);
-    while (d.signal.waiting() === 0) await new Promise((r) => setImmediate(r));
+    const { picked } = await holdPick(d, gone.signal);
     d.signal.wake();
     gone.abort();
     expect(await picked).toBeNull();
-    expect(empty.callsOf('claimNextQueuedTask')).toHaveLength(1);
+    expect(db.callsOf('claimNextQueuedTask')).toHaveLength(1);
   });
 
   it('claims nothing for an agent that hung up before its pick ran', async () => {
-    const db = queue(buildRunningRow(AGENT, NOW));
+    const db = claims(buildRunningRow(AGENT, NOW));
     const gone = new AbortController();
     gone.abort();
     expect(await pickTask(deps(db), AGENT, 20000, gone.signal)).toBeNull();
