@@ -1,6 +1,7 @@
 /** The HTTP load the phases are made of: creating tasks, picking and finishing them, reading them back. */
 import type { PickedTask, Task, TaskPage } from '../contract/task';
-import { type Client, concurrently, until } from './http';
+import { waitFor } from '../test/support/clock';
+import { type Client, concurrently } from './http';
 import type { Stage } from './system';
 
 const agentHeaders = (id: string) => ({ 'x-agent-id': id });
@@ -50,7 +51,7 @@ export async function pickFinishLoops(clients: Client[]): Promise<{ count: numbe
 
 /** Waits until no task is queued or running. */
 export async function waitIdle(api: Client, timeoutMs: number): Promise<void> {
-  await until(
+  await waitFor(
     'every task to finish',
     async () => (await api.json<TaskPage>('GET', '/tasks?state=queued,running&limit=1', 200)).body.tasks.length === 0,
     timeoutMs,

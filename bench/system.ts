@@ -4,10 +4,11 @@
  */
 import { join } from 'node:path';
 import { loadConfig } from '../functions/shared/config';
+import { waitFor } from '../test/support/clock';
 import { type Proc, type ServerProc, startAgent, startServerProcess, stopProcess } from '../test/support/processes';
 import type { BenchContext } from './context';
 import type { BenchDb } from './database';
-import { Client, ms, until } from './http';
+import { Client, ms } from './http';
 import { connectedTo } from './procs';
 
 export type BenchServer = ServerProc;
@@ -96,7 +97,7 @@ export function startBenchAgent(stage: Stage, id: string, env: Record<string, st
 /** Waits until every agent holds a connection to the server (its first long-poll is in flight). */
 export async function waitAgentsPolling(stage: Stage, agents: Proc[]): Promise<void> {
   const t0 = performance.now();
-  await until(
+  await waitFor(
     `${agents.length} agent(s) to long-poll the server`,
     () => {
       for (const a of agents) if (!a.alive()) throw new Error(`agent ${a.name} exited (${a.child.exitCode}); see its log`);

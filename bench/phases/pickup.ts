@@ -3,8 +3,9 @@
  * (POLL_WAIT=0, POLL_INTERVAL=5s) for comparison, and idle agents long-polling.
  */
 import type { Task } from '../../contract/task';
+import { waitFor } from '../../test/support/clock';
 import type { Proc } from '../../test/support/processes';
-import { sleep, until } from '../http';
+import { sleep } from '../http';
 import { createTask, pickupLatencies, waitIdle } from '../load';
 import { type Stage, startBenchAgent, stopAgents } from '../system';
 
@@ -16,7 +17,7 @@ export async function measurePolling(stage: Stage): Promise<PickupResult> {
   const { api } = stage;
   const sentinel = await createTask(api);
   const poller = startBenchAgent(stage, 'bench-poller', { POLL_WAIT: '0', POLL_INTERVAL: '5s' });
-  await until(
+  await waitFor(
     'the polling agent to run its first task',
     async () => (await api.json<Task>('GET', `/tasks/${sentinel}`, 200)).body.state === 'succeeded',
     90000,
