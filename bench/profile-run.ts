@@ -23,6 +23,7 @@ function profileIn(dir: string): string {
   return join(dir, file);
 }
 
+/** Runs the two profiled phases and prints the top frames of each. */
 export async function benchProfile(ctx: BenchContext): Promise<void> {
   const { sizes } = ctx.options;
   const bdb = await openBenchDatabase(ctx);

@@ -45,6 +45,7 @@ export async function startBenchServer(ctx: BenchContext, bdb: BenchDb, nodeArgs
   return server;
 }
 
+/** SIGTERM to the server (SIGKILL after 15 s); says so when it did not exit 0. */
 export async function stopBenchServer(ctx: BenchContext, server: BenchServer): Promise<void> {
   const exit = await stopProcess(server, 15000);
   if (exit?.code !== 0) ctx.say(`the server exited with ${exit?.code ?? exit?.signal}`);
