@@ -6,11 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Queryable } from '../../functions/shared/db/db';
-import { claimNextQueuedTask, endRunningTask, selectTaskPage, type TaskRow } from '../../functions/shared/db/tasks';
+import { claimNextQueuedTask, selectTaskPage, type TaskRow } from '../../functions/shared/db/tasks';
 import { type BenchDb, openEmbeddedAt } from '../database';
 import { ms, num, percentile } from '../http';
 import { createTasks, pickAndListLatency } from '../load';
 import { type Stage, withServerStopped } from '../system';
+import { finishClaimed } from './floor';
 
 export type SqlLatency = { pick: number; list: number };
 export type BacklogResult = {
@@ -52,21 +53,7 @@ async function sqlLatency(stage: Stage): Promise<SqlLatency | null> {
   const { latency } = stage.ctx.options.sizes;
   const warm = stage.ctx.options.latencyWarm;
   const picks = await timed(bdb, latency + warm, pickAs('bench-sql'));
-  for (const row of picks.results.filter((r): r is TaskRow => r !== null)) {
-    await endRunningTask(bdb.db, {
-      id: row.id,
-      agentId: 'bench-sql',
-      leaseToken: row.lease_token,
-      state: 'succeeded',
-      exitCode: 0,
-      stdout: '',
-      stderr: '',
-      outputTruncated: false,
-      error: null,
-      finishHash: 'bench',
-      now: new Date(),
-    });
-  }
+  for (const row of picks.results.filter((r): r is TaskRow => r !== null)) await finishClaimed(bdb.db, row);
   const lists = await timed(bdb, latency + warm, firstPage);
   return { pick: percentile(picks.ms.slice(warm), 50), list: percentile(lists.ms.slice(warm), 50) };
 }

@@ -3,11 +3,29 @@
  * between: insertTask, then claimNextQueuedTask + endRunningTask, on options.clients connections.
  */
 import { randomUUID } from 'node:crypto';
-import { claimNextQueuedTask, endRunningTask, insertTask } from '../../functions/shared/db/tasks';
+import type { Queryable } from '../../functions/shared/db/db';
+import { claimNextQueuedTask, endRunningTask, insertTask, type TaskRow } from '../../functions/shared/db/tasks';
 import { concurrently } from '../http';
 import type { Stage } from '../system';
 
 export type FloorResult = { insertRate: number; claimRate: number };
+
+/** Ends a task the bench claimed as its agent would: succeeded, no output (endRunningTask). */
+export function finishClaimed(q: Queryable, row: TaskRow): Promise<TaskRow | null> {
+  return endRunningTask(q, {
+    id: row.id,
+    agentId: row.agent_id as string,
+    leaseToken: row.lease_token,
+    state: 'succeeded',
+    exitCode: 0,
+    stdout: '',
+    stderr: '',
+    outputTruncated: false,
+    error: null,
+    finishHash: 'bench',
+    now: new Date(),
+  });
+}
 
 /** Inserts `n` tasks, then claims and finishes them all; the rate of each half. */
 export async function measureFloor(stage: Stage, n = stage.ctx.options.sizes.floor): Promise<FloorResult> {
@@ -40,19 +58,7 @@ export async function measureFloor(stage: Stage, n = stage.ctx.options.sizes.flo
           now: new Date(),
         });
         if (row === null) return;
-        const done = await endRunningTask(db, {
-          id: row.id,
-          agentId,
-          leaseToken: row.lease_token,
-          state: 'succeeded',
-          exitCode: 0,
-          stdout: '',
-          stderr: '',
-          outputTruncated: false,
-          error: null,
-          finishHash: 'bench',
-          now: new Date(),
-        });
+        const done = await finishClaimed(db, row);
         if (done === null) throw new Error(`floor: finish of ${row.id} matched no row`);
         claimed += 1;
       }
