@@ -1,46 +1,21 @@
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../contract/http';
 import { buildEvent } from '../../test/support/events';
-import type { Db } from '../shared/db/db';
+import { fakeDb } from '../../test/support/fakes';
+import { buildTaskRow } from '../../test/support/tasks';
 import { ValidationError } from '../shared/errors';
 import { decodeCursor, encodeCursor, listTasks, parseListTasksRequest } from './list-tasks';
 
 const parse = (query: Record<string, string | string[]>) => parseListTasksRequest(buildEvent({ path: '/tasks', query }));
 
-/** A database that records the one query listTasks runs and answers with the rows given. */
-function fakeDb(rows: Record<string, unknown>[]): { db: Db; calls: unknown[][] } {
-  const calls: unknown[][] = [];
-  const query = async <R>(_text: string, params?: readonly unknown[]) => {
-    calls.push([...(params ?? [])]);
-    return rows as R[];
-  };
-  // listTasks only queries: the rest of Db is left out on purpose.
-  return { db: { kind: 'embedded', query } as unknown as Db, calls };
-}
-
-function row(seq: number) {
-  return {
+/** A list row (no output columns) with this seq. */
+const row = (seq: number) =>
+  buildTaskRow({
     id: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`,
     seq: String(seq),
     command: `echo ${seq}`,
-    state: 'queued',
-    timeout_seconds: 3600,
-    exit_code: null,
-    output_truncated: false,
-    error: null,
-    agent_id: null,
-    lease_token: null,
-    lease_expires_at: null,
-    cancel_requested: false,
-    attempts: 0,
-    max_attempts: 1,
-    idempotency_key: null,
-    request_hash: null,
-    finish_hash: null,
-    created_at: new Date('2026-11-28T10:00:00.000Z'),
-    started_at: null,
-    finished_at: null,
-  };
-}
+    stdout: undefined,
+    stderr: undefined,
+  });
 
 describe('the list cursor', () => {
   it.each(['1', '42', '999999999999999999'])('decodes what it encodes (seq %s)', (seq) => {
@@ -133,7 +108,7 @@ describe('parseListTasksRequest', () => {
 
 describe('listTasks', () => {
   it('returns the page without output and no cursor when nothing follows', async () => {
-    const { db } = fakeDb([row(3), row(2)]);
+    const db = fakeDb({ selectTaskPage: [row(3), row(2)] });
     const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 2 });
     expect(page.tasks.map((t) => t.command)).toEqual(['echo 3', 'echo 2']);
     expect(page.nextCursor).toBeNull();
@@ -142,9 +117,9 @@ describe('listTasks', () => {
   });
 
   it('asks for one row more than the limit and returns a cursor at the last task shown', async () => {
-    const { db, calls } = fakeDb([row(9), row(8), row(7)]);
+    const db = fakeDb({ selectTaskPage: [row(9), row(8), row(7)] });
     const page = await listTasks({ db }, { states: ['queued'], beforeSeq: '10', limit: 2 });
-    expect(calls).toEqual([[['queued'], '10', 3]]);
+    expect(db.calls).toEqual([{ statement: 'selectTaskPage', params: [['queued'], '10', 3] }]);
     expect(page.tasks).toHaveLength(2);
     expect(page.nextCursor).not.toBeNull();
     expect(decodeCursor(page.nextCursor as string)).toBe('8');

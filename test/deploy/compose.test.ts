@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { itUnless } from '../support/conditional';
-import { missingTool, parseYaml, ROOT, readYaml } from './helpers';
+import { parseYaml, ROOT, readYaml, toolMissing } from './helpers';
 
 const run = promisify(execFile);
 
@@ -36,7 +36,7 @@ const composeText = readFileSync(join(ROOT, 'docker-compose.yaml'), 'utf8');
 const interpolated = (name: string, def = '') => `\${${name}:-${def}}`;
 /** A compose variable that must be set: `${NAME:?message}`. */
 const required = (name: string) => new RegExp(`^\\$\\{${name}:\\?[^}]*make env[^}]*\\}$`);
-const noDocker = missingTool('docker-compose', 'apt-get install docker-compose') ? 'docker-compose is not installed' : null;
+const noDocker = toolMissing('docker-compose', 'apt-get install docker-compose');
 
 /** `docker-compose config` of the file with `env` (and no .env), or its failure. */
 async function composeConfig(env: Record<string, string>, args: string[] = []): Promise<{ output: string; code: number }> {

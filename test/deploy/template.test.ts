@@ -11,7 +11,8 @@ import { routes } from '../../functions/routes';
 import type { Deps } from '../../functions/shared/deps';
 import { createLogger } from '../../functions/shared/logger';
 import { createApp } from '../../infra/local/app';
-import { missingTool, ROOT, readYaml, samFunctions, type Template } from './helpers';
+import { itUnless } from '../support/conditional';
+import { ROOT, readYaml, samFunctions, type Template, toolMissing } from './helpers';
 
 const run = promisify(execFile);
 const template = readYaml<Template>('template.yaml');
@@ -113,21 +114,21 @@ describe('template.yaml against the route table', () => {
 
 describe('openapi.yaml against the route table', () => {
   const present = existsSync(join(ROOT, 'openapi.yaml'));
-  if (!present) {
-    console.warn('openapi.yaml does not exist yet: skipping its check against the route table.');
-  }
-  (present ? it : it.skip)('documents exactly the routes of functions/routes.ts', () => {
-    const doc = readYaml<{ paths: Record<string, Record<string, unknown>> }>('openapi.yaml');
-    const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
-    const documented = Object.entries(doc.paths ?? {})
-      .flatMap(([path, item]) =>
-        Object.keys(item ?? {})
-          .filter((m) => methods.includes(m))
-          .map((m) => key(m, path)),
-      )
-      .sort();
-    expect(documented).toEqual([...new Set(routes.map((r) => key(r.method, r.path)))].sort());
-  });
+  itUnless(present ? null : 'openapi.yaml does not exist yet: skipping its check against the route table')(
+    'documents exactly the routes of functions/routes.ts',
+    () => {
+      const doc = readYaml<{ paths: Record<string, Record<string, unknown>> }>('openapi.yaml');
+      const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+      const documented = Object.entries(doc.paths ?? {})
+        .flatMap(([path, item]) =>
+          Object.keys(item ?? {})
+            .filter((m) => methods.includes(m))
+            .map((m) => key(m, path)),
+        )
+        .sort();
+      expect(documented).toEqual([...new Set(routes.map((r) => key(r.method, r.path)))].sort());
+    },
+  );
 });
 
 describe('the Express adapter against the route table', () => {
@@ -154,8 +155,7 @@ describe('the Express adapter against the route table', () => {
 });
 
 describe('cfn-lint', () => {
-  const skip = missingTool('cfn-lint', 'pip install cfn-lint');
-  (skip ? it.skip : it)(
+  itUnless(toolMissing('cfn-lint', 'pip install cfn-lint'))(
     'passes on template.yaml',
     async () => {
       const result = await run('cfn-lint', ['template.yaml'], { cwd: ROOT }).catch((e: { stdout?: string; stderr?: string }) => e);

@@ -6,20 +6,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../support/clock';
 import { pgliteStore, postgresStore } from '../support/databases';
+import { killGroup, processAlive, startAgent, stopAll, stopProcess } from '../support/processes';
 import { call, startTestServer, type TestServer } from '../support/server';
-import {
-  getTask,
-  killGroup,
-  processAlive,
-  startAgent,
-  startDroppingProxy,
-  stopAll,
-  stopProcess,
-  submit,
-  waitFor,
-  waitState,
-} from './support';
+import { getTask, submit, waitState } from '../support/tasks';
+import { startDroppingProxy } from './support';
 
 /** Real PostgreSQL when the run has one; PGlite otherwise (the processes are real either way). */
 const store = postgresStore ?? pgliteStore;
@@ -63,13 +55,25 @@ const safeRead = (file: string) => {
   }
 };
 
+/** Starts an agent and gives it a task whose command tree (a shell and two children) is running. */
+async function agentRunningTree(id: string, env: Record<string, string> = {}) {
+  const agent = startAgent(id, server.url, env);
+  const tree = treeCommand(id);
+  const task = await submit(server.url, { command: tree.command });
+  await waitState(server.url, task.id, 'running');
+  await waitTree(tree.file);
+  return { agent, task, tree };
+}
+
+/** Waits until no process of the tree the command wrote to `file` is left. */
+function treeGone(file: string): Promise<boolean> {
+  const pids = pidsIn(file);
+  return waitFor('the tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+}
+
 describe(`agent faults with real agent processes (${store.name})`, () => {
   it('ends the task of an agent killed with SIGKILL as failed "agent lost: lease expired" within lease plus reaper interval', async () => {
-    const agent = startAgent('fault-kill9', server.url);
-    const tree = treeCommand('kill9');
-    const task = await submit(server.url, { command: tree.command });
-    await waitState(server.url, task.id, 'running');
-    await waitTree(tree.file);
+    const { agent, task, tree } = await agentRunningTree('fault-kill9');
     const killedAt = Date.now();
     agent.child.kill('SIGKILL');
     const ended = await waitState(server.url, task.id, undefined, 30000);
@@ -103,9 +107,8 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
     const ended = await waitState(server.url, running.id, undefined, 15000);
     expect(ended).toMatchObject({ state: 'canceled', error: 'canceled by user', agentId: 'fault-cancel' });
 
-    const pids = pidsIn(tree.file);
-    expect(pids).toHaveLength(3);
-    await waitFor('the canceled tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+    expect(pidsIn(tree.file)).toHaveLength(3);
+    expect(await treeGone(tree.file)).toBe(true);
     expect(safeRead(marker)).toBe('');
     expect((await getTask(server.url, queued.id)).state).toBe('canceled');
     await stopProcess(agent);
@@ -139,26 +142,17 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
   });
 
   it('stops the command after the grace on SIGTERM, reports it failed "agent stopped", and exits 0', async () => {
-    const agent = startAgent('fault-term-beyond', server.url, { AGENT_STOP_GRACE: '1s' });
-    const tree = treeCommand('beyond');
-    const task = await submit(server.url, { command: tree.command });
-    await waitState(server.url, task.id, 'running');
-    await waitTree(tree.file);
+    const { agent, task, tree } = await agentRunningTree('fault-term-beyond', { AGENT_STOP_GRACE: '1s' });
     const t0 = Date.now();
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - t0).toBeLessThan(10000);
     expect(await getTask(server.url, task.id)).toMatchObject({ state: 'failed', error: 'agent stopped', agentId: 'fault-term-beyond' });
-    const pids = pidsIn(tree.file);
-    await waitFor('the stopped tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+    expect(await treeGone(tree.file)).toBe(true);
   });
 
   it('stops at once on a second SIGTERM, still reporting the task, and exits 0', async () => {
-    const agent = startAgent('fault-term-twice', server.url, { AGENT_STOP_GRACE: '60s' });
-    const tree = treeCommand('twice');
-    const task = await submit(server.url, { command: tree.command });
-    await waitState(server.url, task.id, 'running');
-    await waitTree(tree.file);
+    const { agent, task, tree } = await agentRunningTree('fault-term-twice', { AGENT_STOP_GRACE: '60s' });
     agent.child.kill('SIGTERM');
     await waitFor('the agent to say it is stopping', () => /stopping: no new tasks/.test(agent.output()), 10000);
     // A repeat within a second is taken as the same request (a terminal's Ctrl-C arrives twice
@@ -169,8 +163,7 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
     expect(await agent.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - t0).toBeLessThan(10000);
     expect(await getTask(server.url, task.id)).toMatchObject({ state: 'failed', error: 'agent stopped', agentId: 'fault-term-twice' });
-    const pids = pidsIn(tree.file);
-    await waitFor('the stopped tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+    expect(await treeGone(tree.file)).toBe(true);
   });
 
   it('retries a finish whose answer was lost on the wire, and the retry is answered 200 with the same task', async () => {
