@@ -1,5 +1,5 @@
 # The seed's targets (run, down, down-prune-db, logs, scale-agents) plus dev, test, lint, bench.
-.PHONY: run down down-prune-db logs scale-agents dev test lint bench env
+.PHONY: run down down-prune-db logs scale-agents dev test lint bench env smoke
 
 # Compose v2 (`docker compose`) when present, else the standalone v1 `docker-compose`.
 # Recursively expanded: looked up only by the targets that use it.
@@ -20,26 +20,30 @@ ifneq ($(filter scale-agents,$(MAKECMDGOALS)),)
   endif
 endif
 
-# Write API_TOKEN and AGENT_TOKEN into the git-ignored .env unless already there; compose reads it.
+# Write API_TOKEN, AGENT_TOKEN and DB_PASSWORD into the git-ignored .env unless already there;
+# compose reads it. Every compose target needs it: the compose file has no default password.
+# The database takes DB_PASSWORD only when its volume is created, so an older deployment whose
+# volume was made with the former default keeps that password (the message says what to do).
 env:
 	@touch .env && chmod 600 .env
 	@grep -q '^API_TOKEN=.' .env || { echo "API_TOKEN=$(RANDOM_TOKEN)" >> .env && echo 'wrote a new API_TOKEN to .env'; }
 	@grep -q '^AGENT_TOKEN=.' .env || { echo "AGENT_TOKEN=$(RANDOM_TOKEN)" >> .env && echo 'wrote a new AGENT_TOKEN to .env'; }
+	@grep -q '^DB_PASSWORD=.' .env || { echo "DB_PASSWORD=$(RANDOM_TOKEN)" >> .env && echo 'wrote a new DB_PASSWORD to .env (a db-data volume created before keeps its old password: put that in .env, or make down-prune-db)'; }
 
 # Build images and run all services in detached mode.
 run: env
 	$(COMPOSE) up -d --build
 
 # Stop all running containers.
-down:
+down: env
 	$(COMPOSE) down
 
 # Stop all containers and remove persistent database data.
-down-prune-db:
+down-prune-db: env
 	$(COMPOSE) down -v
 
 # Follow logs from all services.
-logs:
+logs: env
 	$(COMPOSE) logs -f
 
 # Scale the task-exec-agent service.
@@ -60,3 +64,7 @@ lint:
 
 bench:
 	npm run bench
+
+# The compose deployment run for real (needs a Docker engine; skipped, saying why, without one).
+smoke:
+	npm run test:compose

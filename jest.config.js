@@ -8,6 +8,8 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  // Every test asserts: one without an expect() fails.
+  setupFilesAfterEnv: ['<rootDir>/test/support/every-test-asserts.ts'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -23,6 +23,7 @@ describe('loadAgentConfig', () => {
       pollWaitSeconds: 20,
       stopGraceMs: 25000,
       healthPort: 3000,
+      healthHost: '127.0.0.1',
       logLevel: 'info',
       agentToken: undefined,
       agentId: `${hostname()}-${process.pid}`,
@@ -67,6 +68,10 @@ describe('loadAgentConfig', () => {
     expect(c).toMatchObject({ pollWaitSeconds: 0.5, stopGraceMs: 60000, healthPort: 0 });
   });
 
+  it.each(['0.0.0.0', '::', '::1', '10.0.0.7', 'localhost'])('takes AGENT_HEALTH_HOST=%s as the address /healthz listens on', (host) => {
+    expect(loadAgentConfig({ AGENT_HEALTH_HOST: host }).healthHost).toBe(host);
+  });
+
   it('accepts the log level in any case', () => {
     expect(loadAgentConfig({ LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug');
   });
@@ -79,6 +84,9 @@ describe('loadAgentConfig', () => {
     ['POLL_WAIT', '30s'],
     ['AGENT_STOP_GRACE', '-5s'],
     ['AGENT_HEALTH_PORT', 'http'],
+    ['AGENT_HEALTH_HOST', 'all'],
+    ['AGENT_HEALTH_HOST', 'example.com'],
+    ['AGENT_HEALTH_HOST', '0.0.0.0:3000'],
     ['LOG_LEVEL', 'loud'],
     ['BACKEND_URL', 'ftp://x'],
     ['BACKEND_URL', 'not a url'],

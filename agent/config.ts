@@ -3,6 +3,7 @@
  * The agent ships alone: it shares no config code with the server.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 
 export type AgentLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -18,6 +19,8 @@ export type AgentConfig = Readonly<{
   killGraceMs: number;
   /** 0: no health endpoint */
   healthPort: number;
+  /** the address /healthz listens on: loopback unless a prober outside the host needs it (Kubernetes) */
+  healthHost: string;
   /** Variables passed to every command (allow-list plus TASK_ENV_* with the prefix removed). */
   commandEnv: Readonly<Record<string, string>>;
   /** AGENT_RUN_AS: the user commands run as, apart from the agent (which must be root for it). */
@@ -114,6 +117,12 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     backendUrl = `http://${host}:${p}`;
   }
 
+  // An address to bind, not a name to resolve: a typo must not silently listen elsewhere.
+  const healthHost = get('AGENT_HEALTH_HOST') ?? '127.0.0.1';
+  if (isIP(healthHost) === 0 && healthHost !== 'localhost') {
+    problems.push(`AGENT_HEALTH_HOST=${JSON.stringify(healthHost)} must be an IP address (127.0.0.1, 0.0.0.0, ::1, ::) or localhost`);
+  }
+
   const rawLevel = (get('LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['debug', 'info', 'warn', 'error'].includes(rawLevel)) {
     problems.push(`LOG_LEVEL=${JSON.stringify(get('LOG_LEVEL'))} must be one of debug, info, warn, error`);
@@ -180,6 +189,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     stopGraceMs: duration('AGENT_STOP_GRACE', '25s', 0, 3600000),
     killGraceMs: duration('AGENT_KILL_GRACE', '5s', 0, 600000),
     healthPort: port('AGENT_HEALTH_PORT', 3000),
+    healthHost,
     commandEnv: Object.freeze(commandEnv),
     runAs: runAs === null ? null : Object.freeze(runAs),
     containment: containment as AgentConfig['containment'],

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AgentStatus } from './agent';
 
-/** Serves GET /healthz with the agent's status (docs/api.md, "The agent"); resolves once listening. */
-export function serveHealth(port: number, agentId: string, status: () => AgentStatus): Promise<Server> {
+/** Serves GET /healthz on host:port with the agent's status (docs/api.md, "The agent"); resolves once listening. */
+export function serveHealth(port: number, host: string, agentId: string, status: () => AgentStatus): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/')) {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -14,6 +14,6 @@ export function serveHealth(port: number, agentId: string, status: () => AgentSt
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => resolve(server));
+    server.listen(port, host, () => resolve(server));
   });
 }

@@ -58,11 +58,11 @@ async function main(): Promise<void> {
   });
   if (config.healthPort > 0) {
     try {
-      const server = await serveHealth(config.healthPort, config.agentId, agent.status);
+      const server = await serveHealth(config.healthPort, config.healthHost, config.agentId, agent.status);
       server.unref();
     } catch (error) {
       process.stderr.write(
-        `task-exec-agent: cannot serve /healthz on AGENT_HEALTH_PORT=${config.healthPort}: ${(error as Error).message}\n`,
+        `task-exec-agent: cannot serve /healthz on AGENT_HEALTH_HOST=${config.healthHost} AGENT_HEALTH_PORT=${config.healthPort}: ${(error as Error).message}\n`,
       );
       process.exit(1);
     }

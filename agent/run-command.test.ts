@@ -2,10 +2,12 @@
  * runCommand against the real /bin/sh: exit codes, capture, the output cap, timeouts, stops,
  * the environment, the working directory and what a command leaves behind.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor as waitUntil } from '../test/support/clock';
+import { processAlive } from '../test/support/processes';
 import { loadAgentConfig, resolveRunAs } from './config';
 import { type RunOptions, type RunResult, runCommand } from './run-command';
 
@@ -16,38 +18,11 @@ function run(command: string, overrides: Partial<RunOptions> = {}): Promise<RunR
   return runCommand({ command, timeoutSeconds: 30, env: BASE_ENV, outputLimitBytes: MiB, killGraceMs: 2000, ...overrides });
 }
 
-/** Polls until `probe` returns something truthy; fails after `timeoutMs` naming what it waited for. */
-async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 15000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** The kit's poll, checking every 25 ms, giving up after 15 s unless told. */
+const waitFor = <T>(what: string, probe: () => T | Promise<T>, timeoutMs = 15000) => waitUntil(what, probe, timeoutMs, 25);
 
 /** True while the process exists and is not a zombie (PID 1 here may never reap orphans). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  if (!existsSync('/proc/self/stat')) {
-    // No /proc (macOS): ask ps, which prints nothing for a process that is gone.
-    const stat = spawnSync('ps', ['-o', 'stat=', '-p', String(pid)])
-      .stdout.toString()
-      .trim();
-    return stat !== '' && !stat.startsWith('Z');
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+const isAlive = processAlive;
 
 const pidsIn = (text: string) =>
   text

@@ -8,13 +8,14 @@
  *
  * --root runs the server of another checkout (e.g. one before the fix) with this script.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../test/support/net';
-import { spawnNode, statusKb, stopProc } from './procs';
+import { statusKb } from './procs';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,13 +26,11 @@ const ROOT = resolve(arg('root', join(__dirname, '..')));
 const BODY = 6 * 1024 * 1024;
 const MB = (kb: number | null) => (kb === null ? 'gone' : `${Math.round(kb / 1024)} MB`);
 
+type Server = { pid: number; child: ChildProcess; stop(): Promise<void> };
+
 /** Starts the server of ROOT on an embedded database in `dir`; resolves once it listens. */
-async function startServer(dir: string, port: number) {
-  let ready: () => void = () => {};
-  const listening = new Promise<void>((r) => {
-    ready = r;
-  });
-  const server = spawnNode('server', ['--import', 'tsx', 'infra/local/server-main.ts'], {
+function startServer(dir: string, port: number): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/local/server-main.ts'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -41,18 +40,28 @@ async function startServer(dir: string, port: number) {
       AGENT_TOKEN: randomBytes(32).toString('hex'),
       LOG_LEVEL: 'error',
     },
-    logPath: join(dir, 'server.log'),
-    onStdoutLine: (line) => line.includes('listening') && ready(),
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  await listening;
-  return server;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('listening')) resolve({ pid: child.pid as number, child, stop });
+    });
+    void exited.then(() => reject(new Error(`the server exited before it listened:\n${out}`)));
+  });
 }
 
 async function main(): Promise<void> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'held-bodies-'));
   // The first start creates the database (initdb, a peak of its own); measure a reopen.
-  await stopProc(await startServer(dir, port));
+  await (await startServer(dir, port)).stop();
   const server = await startServer(dir, port);
   try {
     await new Promise((r) => setTimeout(r, 3000));
@@ -108,7 +117,7 @@ async function main(): Promise<void> {
     );
     for (const s of sockets) s.destroy();
   } finally {
-    await stopProc(server);
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -83,16 +83,6 @@ export function percentile(values: readonly number[], p: number): number {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Waits until `check` resolves true, testing every `everyMs`; throws after `timeoutMs`. */
-export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 /** 1234.5 -> "1,235"; small values keep a decimal. */
 export function num(v: number, decimals?: number): string {
   if (!Number.isFinite(v)) return 'n/a';

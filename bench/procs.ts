@@ -1,93 +1,9 @@
 /**
- * Child processes for the benchmark and what /proc says about them: RSS, CPU ticks, whether a
- * process holds a connection to a port. Every process started here is tracked so that the
- * benchmark can stop it on success, on failure and on Ctrl-C.
+ * What /proc says about the processes the bench measures: RSS, CPU ticks, whether a process
+ * holds a connection to a port. (The processes themselves are started by test/support/processes.ts.)
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-
-export type Proc = {
-  name: string;
-  pid: number;
-  child: ChildProcess;
-  /** resolves with the exit code (or the signal name) once the process is gone */
-  exited: Promise<number | string>;
-  logPath: string;
-};
-
-const live = new Set<Proc>();
-
-/**
- * Starts `node <args>` in `cwd` with exactly `env`; stdout and stderr go to `logPath`.
- * `onStdoutLine` also sees each stdout line (the server announces its URL there).
- */
-export function spawnNode(
-  name: string,
-  args: string[],
-  opts: { cwd: string; env: Record<string, string>; logPath: string; onStdoutLine?: (line: string) => void },
-): Proc {
-  const log = createWriteStream(opts.logPath, { flags: 'a' });
-  const child = spawn(process.execPath, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`could not start ${name}`);
-  let buffered = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    log.write(chunk);
-    if (!opts.onStdoutLine) return;
-    buffered += chunk.toString('utf8');
-    let nl = buffered.indexOf('\n');
-    while (nl >= 0) {
-      opts.onStdoutLine(buffered.slice(0, nl));
-      buffered = buffered.slice(nl + 1);
-      nl = buffered.indexOf('\n');
-    }
-  });
-  child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
-  const proc: Proc = {
-    name,
-    pid: child.pid,
-    child,
-    logPath: opts.logPath,
-    exited: new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        live.delete(proc);
-        log.end();
-        resolve(code ?? signal ?? 'unknown');
-      });
-    }),
-  };
-  live.add(proc);
-  return proc;
-}
-
-/** Sends `signal`, waits up to graceMs for the exit, then SIGKILLs. */
-export async function stopProc(p: Proc, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10000): Promise<number | string> {
-  if (!live.has(p)) return p.exited;
-  p.child.kill(signal);
-  let timer: NodeJS.Timeout | undefined;
-  const killed = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      p.child.kill('SIGKILL');
-      resolve();
-    }, graceMs);
-  });
-  await Promise.race([p.exited, killed]);
-  clearTimeout(timer);
-  return p.exited;
-}
-
-/** Stops every process still running (cleanup path). */
-export async function stopAllProcs(graceMs = 5000): Promise<void> {
-  await Promise.all([...live].map((p) => stopProc(p, 'SIGTERM', graceMs)));
-}
-
-/** SIGKILLs every process still running, at once (second Ctrl-C). */
-export function killAllProcs(): void {
-  for (const p of live) p.child.kill('SIGKILL');
-}
-
-export function isLive(p: Proc): boolean {
-  return live.has(p);
-}
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** A field of /proc/<pid>/status in kB (VmRSS, VmHWM), or null when the process is gone. */
 export function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
@@ -135,6 +51,8 @@ export function cpuSeconds(pid: number): number {
 }
 
 export type CpuShare = { user: number; sys: number };
+/** Where the CPU went during a phase: each group's share of one core, over `wallS` seconds. */
+export type CpuResult = { wallS: number; shares: Record<string, CpuShare> };
 
 /** Busy CPU seconds of the whole machine (all cores, everything but idle and iowait), from /proc/stat. */
 export function machineBusySeconds(): number {
@@ -152,9 +70,7 @@ export type PidSource = number[] | (() => Promise<number[]>);
  * group's user and system time as a percentage of one core over the elapsed wall time.
  * Processes that appear in a group during the phase count from zero.
  */
-export async function cpuMeter(
-  groups: Record<string, PidSource>,
-): Promise<{ stop(): Promise<{ wallS: number; shares: Record<string, CpuShare> }> }> {
+export async function cpuMeter(groups: Record<string, PidSource>): Promise<{ stop(): Promise<CpuResult> }> {
   const pidsOf = async (src: PidSource) => (typeof src === 'function' ? src() : src);
   const before = new Map<string, Map<number, { user: number; sys: number }>>();
   for (const [k, src] of Object.entries(groups)) before.set(k, new Map((await pidsOf(src)).map((pid) => [pid, cpuTimes(pid)])));

@@ -10,75 +10,42 @@
  * Options: --tasks N (20000), --agents N (16), --kill-every DURATION_MS (2000; 0: no kills),
  * --lease SECONDS (5), --keep (keep the database).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { Client } from 'pg';
-import { freePort } from '../test/support/net';
+import { isTerminal } from '../contract/task';
+import { loadConfig } from '../functions/shared/config';
+import type { Db } from '../functions/shared/db/db';
+import { selectTaskPage, type TaskRow } from '../functions/shared/db/tasks';
+import { openDb } from '../functions/shared/deps';
+import { type Proc, startAgent, startServerProcess, stopProcess } from '../test/support/processes';
+import { createScratchDatabase } from '../test/support/scratch-database';
+import { parseSoakOptions } from './options';
 
-const ROOT = join(__dirname, '..');
-const ENDED = ['succeeded', 'failed', 'timed_out', 'canceled'];
 const KINDS = ['fast', 'slow', 'failing', 'timeout', 'cancel'] as const;
 type Kind = (typeof KINDS)[number];
 /** Share of each kind in the load, in percent. */
 const MIX: Record<Kind, number> = { fast: 60, slow: 10, failing: 10, timeout: 5, cancel: 15 };
 
-const { values } = parseArgs({
-  options: {
-    tasks: { type: 'string', default: '20000' },
-    agents: { type: 'string', default: '16' },
-    'kill-every': { type: 'string', default: '2000' },
-    lease: { type: 'string', default: '5' },
-    keep: { type: 'boolean', default: false },
-  },
-});
-const TASKS = Number(values.tasks);
-const AGENTS = Number(values.agents);
-const KILL_EVERY_MS = Number(values['kill-every']);
-const LEASE = Number(values.lease);
+const parsed = parseSoakOptions(process.argv.slice(2), process.env);
+if ('error' in parsed) {
+  process.stderr.write(`soak: ${parsed.error}\n`);
+  process.exit(2);
+}
+const options = parsed;
+const { tasks: TASKS, agents: AGENTS, killEveryMs: KILL_EVERY_MS, leaseSeconds: LEASE } = options;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Proc = { name: string; child: ChildProcess; output: string; alive: boolean; exited: Promise<number | null> };
-
-function startProcess(name: string, script: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const proc: Proc = { name, child, output: '', alive: true, exited: Promise.resolve(null) };
-  const append = (c: Buffer) => {
-    proc.output += c.toString();
-  };
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  proc.exited = new Promise((resolve) =>
-    child.once('exit', (code) => {
-      proc.alive = false;
-      resolve(code);
-    }),
-  );
-  return proc;
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function admin<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
+/** Every row of the tasks table (list columns), through the project's SQL, newest first. */
+async function allTasks(db: Db, states: TaskRow['state'][] | null = null): Promise<TaskRow[]> {
+  const rows: TaskRow[] = [];
+  for (let beforeSeq: string | null = null; ; ) {
+    const page = await selectTaskPage(db, { states, beforeSeq, limit: 5000 });
+    rows.push(...page.slice(0, 5000));
+    if (page.length <= 5000) return rows;
+    beforeSeq = (page[4999] as TaskRow).seq;
   }
 }
 
@@ -130,42 +97,21 @@ function taskFor(kind: Kind, ran: string): { command: string; timeoutSeconds?: n
 }
 
 async function main(): Promise<void> {
-  const baseUrl = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
-  if (!baseUrl) {
-    process.stderr.write('soak: set TEST_DATABASE_URL or DATABASE_URL to a PostgreSQL server (a fresh database is created on it)\n');
-    process.exit(2);
-  }
-  if (!(TASKS > 0 && AGENTS > 0 && KILL_EVERY_MS >= 0 && LEASE >= 3)) {
-    process.stderr.write('soak: --tasks and --agents must be positive, --kill-every >= 0, --lease >= 3\n');
-    process.exit(2);
-  }
-  const dbName = `te_soak_${randomBytes(4).toString('hex')}`;
-  await admin(baseUrl, (c) => c.query(`create database ${dbName}`));
-  const dbUrl = withDatabase(baseUrl, dbName);
-  const scratch = mkdtempSync(join(tmpdir(), 'te-soak-'));
-  const ran = join(scratch, 'ran.txt');
-  say(`soak: ${TASKS} tasks, ${AGENTS} agents, an agent killed every ${KILL_EVERY_MS} ms, LEASE_SECONDS=${LEASE}, database ${dbName}`);
+  const scratch = await createScratchDatabase(options.adminUrl, { prefix: 'te_soak', migrated: true });
+  const db = await openDb(loadConfig({ DATABASE_URL: scratch.url, DB_POOL_MAX: '2' }), { warn: () => {} });
+  const dir = mkdtempSync(join(tmpdir(), 'te-soak-'));
+  const ran = join(dir, 'ran.txt');
+  say(
+    `soak: ${TASKS} tasks, ${AGENTS} agents, an agent killed every ${KILL_EVERY_MS} ms, LEASE_SECONDS=${LEASE}, database ${scratch.name}`,
+  );
 
-  const port = await freePort();
-  const server = startProcess('server', 'infra/local/server-main.ts', {
-    DATABASE_URL: dbUrl,
-    SERVER_PORT: String(port),
+  const server = await startServerProcess({
+    DATABASE_URL: scratch.url,
     LEASE_SECONDS: String(LEASE),
     LOG_LEVEL: 'warn',
     DB_POOL_MAX: '20',
   });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (!server.alive) throw new Error(`the server exited:\n${server.output.slice(-3000)}`);
-    if (
-      (await fetch(`${base}/health`)
-        .then((r) => r.status)
-        .catch(() => 0)) === 200
-    )
-      break;
-    if (i > 600) throw new Error('the server did not start within 60 s');
-    await sleep(100);
-  }
+  const base = server.url;
 
   const agents = new Map<number, Proc>();
   const retired: Proc[] = [];
@@ -174,10 +120,7 @@ async function main(): Promise<void> {
     generation += 1;
     agents.set(
       slot,
-      startProcess(`soak-${slot}-${generation}`, 'agent/main.ts', {
-        BACKEND_URL: base,
-        AGENT_ID: `soak-${slot}-${generation}`,
-        AGENT_HEALTH_PORT: '0',
+      startAgent(`soak-${slot}-${generation}`, base, {
         POLL_INTERVAL: '200ms',
         POLL_WAIT: '10s',
         AGENT_STOP_GRACE: '2s',
@@ -197,7 +140,7 @@ async function main(): Promise<void> {
       if (!chaosOn) break;
       const slot = Math.floor(Math.random() * AGENTS);
       const victim = agents.get(slot);
-      if (!victim?.alive) continue;
+      if (!victim?.alive()) continue;
       const signal = Math.random() < 2 / 3 ? 'SIGKILL' : 'SIGTERM';
       victim.child.kill(signal);
       kills[signal] += 1;
@@ -240,9 +183,7 @@ async function main(): Promise<void> {
   let lastProgress = Date.now();
   let lastEnded = -1;
   for (;;) {
-    const ended = await admin(dbUrl, async (c) =>
-      Number((await c.query(`select count(*) as n from tasks where state = any($1::text[])`, [ENDED])).rows[0].n),
-    );
+    const ended = TASKS - (await allTasks(db, ['queued', 'running'])).length;
     if (ended === TASKS) break;
     if (ended !== lastEnded) {
       lastEnded = ended;
@@ -258,31 +199,22 @@ async function main(): Promise<void> {
   chaosOn = false;
   await chaos;
 
-  const rows = await admin(
-    dbUrl,
-    async (c) =>
-      (
-        await c.query<{ id: string; state: string; error: string | null; exit_code: number | null }>(
-          'select id, state, error, exit_code from tasks',
-        )
-      ).rows,
-  );
+  const rows = await allTasks(db);
   const runs = new Map<string, number>();
   for (const id of readFileSync(ran, 'utf8').split('\n').filter(Boolean)) runs.set(id, (runs.get(id) ?? 0) + 1);
 
   // Stop everything; a SIGTERMed agent must exit 0.
-  const live = [...agents.values()].filter((a) => a.alive);
-  for (const a of live) a.child.kill('SIGTERM');
-  const codes = await Promise.all(live.map((a) => a.exited));
-  server.child.kill('SIGTERM');
-  const serverCode = await server.exited;
+  const live = [...agents.values()].filter((a) => a.alive());
+  const codes = (await Promise.all(live.map((a) => stopProcess(a, 30000)))).map((e) => e?.code ?? e?.signal);
+  const serverCode = (await stopProcess(server, 30000))?.code;
+  await db.close();
 
   // The invariants.
   const failures: string[] = [];
   const inDb = new Set(rows.map((r) => r.id));
   const lost = [...kindOf.keys()].filter((id) => !inDb.has(id));
   if (lost.length > 0) failures.push(`${lost.length} submitted tasks are missing from the database`);
-  const notTerminal = rows.filter((r) => !ENDED.includes(r.state));
+  const notTerminal = rows.filter((r) => !isTerminal(r.state));
   if (notTerminal.length > 0) failures.push(`${notTerminal.length} tasks never ended (${JSON.stringify(notTerminal.slice(0, 3))})`);
   const twice = [...runs].filter(([, n]) => n > 1);
   if (twice.length > 0) failures.push(`${twice.length} tasks ran more than once (${JSON.stringify(twice.slice(0, 3))})`);
@@ -310,9 +242,9 @@ async function main(): Promise<void> {
   });
   if (wrong.length > 0) failures.push(`${wrong.length} tasks ended in an unexpected state (${JSON.stringify(wrong.slice(0, 3))})`);
   const everyone = [server, ...agents.values(), ...retired];
-  const fiveHundreds = everyone.reduce((n, p) => n + (p.output.match(/"status":500|answered 500/g)?.length ?? 0), 0);
+  const fiveHundreds = everyone.reduce((n, p) => n + (p.output().match(/"status":500|answered 500/g)?.length ?? 0), 0);
   if (fiveHundreds > 0) failures.push(`${fiveHundreds} answers with status 500`);
-  const serverErrors = server.output.match(/"level":"ERROR".*/g) ?? [];
+  const serverErrors = server.output().match(/"level":"ERROR".*/g) ?? [];
   if (serverErrors.length > 0)
     failures.push(`${serverErrors.length} ERROR lines in the server log (first: ${serverErrors[0]?.slice(0, 300)})`);
   if (codes.some((c) => c !== 0)) failures.push(`agents stopped with SIGTERM exited with ${JSON.stringify(codes)}`);
@@ -338,8 +270,8 @@ async function main(): Promise<void> {
   for (const kind of KINDS) say(`  ${kind.padEnd(8)} ${JSON.stringify(table[kind] ?? {})}`);
   say(`  ran twice: ${twice.length}; lost: ${lost.length}; not terminal: ${notTerminal.length}; 500 answers: ${fiveHundreds}`);
 
-  rmSync(scratch, { recursive: true, force: true });
-  if (!values.keep) await admin(baseUrl, (c) => c.query(`drop database if exists ${dbName} with (force)`));
+  rmSync(dir, { recursive: true, force: true });
+  if (!options.keep) await scratch.drop();
   if (failures.length > 0) {
     say(`soak: FAILED\n  ${failures.join('\n  ')}`);
     process.exit(1);

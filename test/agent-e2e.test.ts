@@ -2,74 +2,30 @@
  * The real agent process (`node --import tsx agent/main.ts`) against the real server over HTTP,
  * on every store: tasks submitted as a user would, run by /bin/sh, reported and read back.
  */
-import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Task } from '../contract/task';
 import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
 import { type RunningServer, startServer } from '../infra/local/server';
+import { waitFor as waitUntil } from './support/clock';
 import { stores } from './support/databases';
 import { freePort } from './support/net';
-import { call, startTestServer, type TestServer } from './support/server';
+import { type Proc, startAgent as startAgentProcess, stopProcess } from './support/processes';
+import { startTestServer, type TestServer } from './support/server';
+import { getTask, submit as submitTask, type TaskWithOutput, waitState } from './support/tasks';
 
-const ROOT = join(__dirname, '..');
 const AGENT_TOKEN = 'agent-token-e2e-7c1f';
 const MiB = 1048576;
-const ENDED = ['succeeded', 'failed', 'timed_out', 'canceled'];
 
-type Task = {
-  id: string;
-  state: string;
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-  outputTruncated: boolean;
-  error: string | null;
-  agentId: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-};
+const agents = new Set<Proc>();
 
-type AgentProcess = {
-  id: string;
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  /** Everything the agent wrote so far, stdout and stderr. */
-  output(): string;
-  exited: Promise<number | null>;
-};
-
-const agents = new Set<AgentProcess>();
-
-/** Starts a real agent process; every one is stopped in afterAll whatever happens. */
-function startAgent(id: string, env: Record<string, string>): AgentProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts'], {
-    cwd: ROOT,
-    // Built from scratch: nothing of the test runner's environment (NODE_OPTIONS included) leaks in.
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/root',
-      AGENT_ID: id,
-      AGENT_HEALTH_PORT: '0',
-      POLL_INTERVAL: '100ms',
-      POLL_WAIT: '0',
-      AGENT_STOP_GRACE: '2s',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const agent: AgentProcess = { id, child, output: () => output, exited };
+/** Starts a real agent process (no long-poll: these tests poll); every one is stopped in afterAll. */
+function startAgent(id: string, env: Record<string, string> & { BACKEND_URL: string }): Proc {
+  const { BACKEND_URL, ...rest } = env;
+  const agent = startAgentProcess(id, BACKEND_URL, { POLL_WAIT: '0', AGENT_STOP_GRACE: '2s', ...rest });
   agents.add(agent);
   return agent;
 }
@@ -78,18 +34,10 @@ function startAgent(id: string, env: Record<string, string>): AgentProcess {
  * SIGTERM (stop picking); a second SIGTERM (stop the command now); SIGKILL as the last resort.
  * The agent's commands run in their own process groups, so a SIGKILLed agent would leave them.
  */
-async function stopAgent(agent: AgentProcess | undefined): Promise<void> {
+async function stopAgent(agent: Proc | undefined): Promise<void> {
   if (agent === undefined) return;
   agents.delete(agent);
-  const timers: NodeJS.Timeout[] = [];
-  const at = (ms: number, signal: NodeJS.Signals) => timers.push(setTimeout(() => agent.child.kill(signal), ms));
-  if (agent.child.exitCode === null && agent.child.signalCode === null) {
-    agent.child.kill('SIGTERM');
-    at(5000, 'SIGTERM');
-    at(15000, 'SIGKILL');
-  }
-  await agent.exited;
-  for (const t of timers) clearTimeout(t);
+  await stopProcess(agent, 15000, 5000);
 }
 
 afterAll(async () => {
@@ -97,44 +45,17 @@ afterAll(async () => {
   await Promise.all([...agents].map(stopAgent));
 });
 
-/** Polls until `probe` returns something truthy; fails after `timeoutMs` naming what it waited for. */
-async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 30000, agent?: AgentProcess): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) {
-      throw new Error(`gave up waiting for ${what}${agent ? `\nagent output:\n${agent.output().slice(-4000)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls until `probe` returns something truthy; on timeout the agent's log is in the error. */
+const waitFor = <T>(what: string, probe: () => T | Promise<T>, timeoutMs = 30000, agent?: Proc) =>
+  waitUntil(what, probe, timeoutMs, 50, agent ? () => `agent output:\n${agent.output().slice(-4000)}` : undefined);
 
-async function submit(base: string, command: string, timeoutSeconds?: number): Promise<Task> {
-  const res = await call(base, 'POST', '/tasks', { body: timeoutSeconds === undefined ? { command } : { command, timeoutSeconds } });
-  expect(res.status).toBe(201);
-  return res.body as Task;
-}
+const submit = (base: string, command: string, timeoutSeconds?: number) =>
+  submitTask(base, timeoutSeconds === undefined ? { command } : { command, timeoutSeconds });
 
-async function getTask(base: string, id: string): Promise<Task> {
-  const res = await call(base, 'GET', `/tasks/${id}`);
-  expect(res.status).toBe(200);
-  return res.body as Task;
-}
+const waitEnded = (base: string, id: string, agent?: Proc, timeoutMs = 30000) =>
+  waitState(base, id, undefined, timeoutMs, agent ? () => `agent output:\n${agent.output().slice(-4000)}` : undefined);
 
-function waitEnded(base: string, id: string, agent?: AgentProcess, timeoutMs = 30000): Promise<Task> {
-  return waitFor(
-    `task ${id} to end`,
-    async () => {
-      const t = await getTask(base, id);
-      return ENDED.includes(t.state) ? t : null;
-    },
-    timeoutMs,
-    agent,
-  );
-}
-
-async function run(base: string, agent: AgentProcess, command: string, timeoutSeconds?: number): Promise<Task> {
+async function run(base: string, agent: Proc, command: string, timeoutSeconds?: number): Promise<TaskWithOutput> {
   const task = await submit(base, command, timeoutSeconds);
   return waitEnded(base, task.id, agent);
 }
@@ -186,7 +107,7 @@ function blocker(name: string): { command: string; release(): void } {
 describe.each(stores)('the agent process against a real server on $name', (store) => {
   describe('with the server up', () => {
     let server: TestServer | undefined;
-    let agent: AgentProcess;
+    let agent: Proc;
     let healthPort: number;
     let base: string;
 
@@ -210,7 +131,7 @@ describe.each(stores)('the agent process against a real server on $name', (store
 
     it('runs `echo hello` to succeeded with stdout "hello\\n"', async () => {
       const t = await run(base, agent, 'echo hello');
-      expect(t).toMatchObject({ state: 'succeeded', exitCode: 0, stdout: 'hello\n', stderr: '', error: null, agentId: agent.id });
+      expect(t).toMatchObject({ state: 'succeeded', exitCode: 0, stdout: 'hello\n', stderr: '', error: null, agentId: agent.name });
       expect(t.outputTruncated).toBe(false);
       expect(Date.parse(t.startedAt as string)).toBeLessThanOrEqual(Date.parse(t.finishedAt as string));
     });
@@ -300,7 +221,7 @@ describe.each(stores)('the agent process against a real server on $name', (store
       for (const t of rest) ended.push(await waitEnded(base, t.id, agent));
 
       expect(ended.map((t) => t.state)).toEqual(Array(6).fill('succeeded'));
-      expect(ended.map((t) => t.agentId)).toEqual(Array(6).fill(agent.id));
+      expect(ended.map((t) => t.agentId)).toEqual(Array(6).fill(agent.name));
       expect(ended.slice(1).map((t) => t.stdout)).toEqual(['1\n', '2\n', '3\n', '4\n', '5\n']);
       for (let i = 1; i < ended.length; i++) {
         const prev = ended[i - 1] as Task;
@@ -324,7 +245,7 @@ describe.each(stores)('the agent process against a real server on $name', (store
         const h = await health();
         return h?.state === 'idle' && h.lastContactAt !== null ? h : null;
       });
-      expect(idle).toMatchObject({ agentId: agent.id, taskId: null });
+      expect(idle).toMatchObject({ agentId: agent.name, taskId: null });
       expect(Number.isNaN(Date.parse(idle.lastContactAt as string))).toBe(false);
 
       const hold = blocker(`health-${store.name}`);
@@ -365,9 +286,9 @@ describe.each(stores)('the agent process against a real server on $name', (store
       await waitFor('the agent to start polling', () => idleAgent.output().includes('agent started'), 30000, idleAgent);
       idleAgent.child.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
-      const code = await Promise.race([idleAgent.exited, new Promise((r) => (timer = setTimeout(() => r('still running'), 10000)))]);
+      const exit = await Promise.race([idleAgent.exited, new Promise((r) => (timer = setTimeout(() => r('still running'), 10000)))]);
       clearTimeout(timer);
-      expect(code).toBe(0);
+      expect(exit).toEqual({ code: 0, signal: null });
       expect(idleAgent.output()).toContain('agent stopped');
       agents.delete(idleAgent);
     });
@@ -375,7 +296,7 @@ describe.each(stores)('the agent process against a real server on $name', (store
 
   describe('with the server down when the agent starts', () => {
     let server: TestServer | undefined;
-    let agent: AgentProcess;
+    let agent: Proc;
 
     afterAll(async () => {
       await stopAgent(agent);
@@ -389,15 +310,15 @@ describe.each(stores)('the agent process against a real server on $name', (store
 
       server = await startTestServer(store, { AGENT_TOKEN, SERVER_PORT: String(port) });
       const t = await run(server.url, agent, 'echo late');
-      expect(t).toMatchObject({ state: 'succeeded', stdout: 'late\n', agentId: agent.id });
-      expect(agent.child.exitCode).toBeNull();
+      expect(t).toMatchObject({ state: 'succeeded', stdout: 'late\n', agentId: agent.name });
+      expect(agent.alive()).toBe(true);
     }, 90000);
   });
 
   describe('when the server goes away while a command runs', () => {
     let db: Db | undefined;
     let running: RunningServer | undefined;
-    let agent: AgentProcess;
+    let agent: Proc;
 
     afterAll(async () => {
       await stopAgent(agent);
@@ -422,14 +343,14 @@ describe.each(stores)('the agent process against a real server on $name', (store
       await waitFor('the agent to find the server gone', () => agent.output().includes('server unreachable'), 30000, agent);
 
       running = await startServer(config, { db });
-      expect(await waitEnded(base, task.id, agent, 60000)).toMatchObject({ state: 'succeeded', stdout: 'released\n', agentId: agent.id });
+      expect(await waitEnded(base, task.id, agent, 60000)).toMatchObject({ state: 'succeeded', stdout: 'released\n', agentId: agent.name });
     }, 90000);
   });
 
   describe('on SIGTERM while busy', () => {
     let server: TestServer | undefined;
     let base: string;
-    const started: AgentProcess[] = [];
+    const started: Proc[] = [];
 
     beforeAll(async () => {
       server = await startTestServer(store, { AGENT_TOKEN });
@@ -453,7 +374,7 @@ describe.each(stores)('the agent process against a real server on $name', (store
       hold.release();
 
       expect(await waitEnded(base, running.id, agent)).toMatchObject({ state: 'succeeded', stdout: 'released\n' });
-      expect(await agent.exited).toBe(0);
+      expect(await agent.exited).toEqual({ code: 0, signal: null });
       expect((await getTask(base, next.id)).state).toBe('queued');
     });
 
@@ -465,13 +386,13 @@ describe.each(stores)('the agent process against a real server on $name', (store
 
       agent.child.kill('SIGTERM');
       expect(await waitEnded(base, task.id, agent)).toMatchObject({ state: 'failed', exitCode: null, error: 'agent stopped' });
-      expect(await agent.exited).toBe(0);
+      expect(await agent.exited).toEqual({ code: 0, signal: null });
     });
   });
 
   describe('when its temporary directory disappears', () => {
     let server: TestServer | undefined;
-    let agent: AgentProcess;
+    let agent: Proc;
     let agentTmp: string;
 
     beforeAll(async () => {
@@ -492,10 +413,10 @@ describe.each(stores)('the agent process against a real server on $name', (store
       const base = (server as TestServer).url;
       for (const command of ['echo one', 'echo two']) {
         const t = await run(base, agent, command);
-        expect(t).toMatchObject({ state: 'failed', exitCode: null, stdout: '', agentId: agent.id });
+        expect(t).toMatchObject({ state: 'failed', exitCode: null, stdout: '', agentId: agent.name });
         expect(t.error).toMatch(/^could not start: ENOENT/);
       }
-      expect(agent.child.exitCode).toBeNull();
+      expect(agent.alive()).toBe(true);
     });
   });
 });

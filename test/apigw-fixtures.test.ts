@@ -10,15 +10,13 @@ import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
 import { buildDeps, closeDeps, type Deps } from '../functions/shared/deps';
 import type { Event, Result } from '../functions/shared/http';
+import { describeUnless } from './support/conditional';
 import { pgliteStore } from './support/databases';
 import { buildContext } from './support/events';
+import { expectProblem } from './support/problem';
 
 const FIXTURES_DIR = path.resolve(__dirname, '../../shared/fixtures/apigw');
 const fixtureNames = existsSync(FIXTURES_DIR) ? readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')) : [];
-
-if (fixtureNames.length === 0) {
-  console.warn(`No API Gateway fixtures in ${FIXTURES_DIR}: the fixture tests are skipped.`);
-}
 
 /** A fresh copy of a fixture, so no test sees another's changes. */
 const loadFixture = (name: string): Event => JSON.parse(readFileSync(path.join(FIXTURES_DIR, name), 'utf8')) as Event;
@@ -30,19 +28,12 @@ function expectWellFormed(result: Result): void {
   expect(result.statusCode).toBeLessThanOrEqual(599);
   expect(result.headers).toEqual(expect.any(Object));
   expect(typeof result.body).toBe('string');
-  if ((result.statusCode as number) >= 400) {
-    expect(String(result.headers?.['content-type'])).toMatch(/^application\/problem\+json/);
-    const problem = JSON.parse(result.body as string) as Record<string, unknown>;
-    expect(problem).toEqual({
-      type: expect.stringMatching(/\S/),
-      title: expect.stringMatching(/\S/),
-      status: result.statusCode,
-      detail: expect.stringMatching(/\S/),
-    });
-  }
+  if ((result.statusCode as number) >= 400) expectProblem(result, result.statusCode as number);
 }
 
-const describeFixtures = fixtureNames.length > 0 ? describe : describe.skip;
+const describeFixtures = describeUnless(
+  fixtureNames.length > 0 ? null : `no API Gateway fixtures in ${FIXTURES_DIR}: the fixture tests are skipped`,
+);
 
 describeFixtures('handlers fed real API Gateway events', () => {
   let db: Db;

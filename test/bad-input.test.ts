@@ -3,6 +3,7 @@
  * stored or changed.
  */
 import { stores } from './support/databases';
+import { expectProblem } from './support/problem';
 import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './support/server';
 
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -170,15 +171,7 @@ describe.each(stores)('bad input on $name', (store) => {
   it.each(CASES)('%s answers %i problem+json and changes nothing', async (_name, status, send) => {
     const before = await snapshot();
     const reply = await send(server.url, seeded);
-    expect(reply.status).toBe(status);
-    expect(reply.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    const problem = reply.body as Record<string, unknown>;
-    expect(problem).toEqual({
-      type: expect.stringMatching(/\S/),
-      title: expect.stringMatching(/\S/),
-      status,
-      detail: expect.stringMatching(/\S/),
-    });
+    expectProblem(reply, status);
     expect(await snapshot()).toEqual(before);
   });
 

@@ -13,7 +13,9 @@ import { type Route, routes } from '../functions/routes';
 import type { Deps } from '../functions/shared/deps';
 import { createLogger } from '../functions/shared/logger';
 import { answerClientErrors, createApp, MAX_URL_LENGTH } from '../infra/local/app';
+import { readYaml } from './deploy/helpers';
 import { stores } from './support/databases';
+import { expectProblem } from './support/problem';
 import { parseResponse, type RawReply, type RawRequest, rawRequest } from './support/raw-http';
 import { call, startTestServer, type TestServer } from './support/server';
 
@@ -23,30 +25,42 @@ const AGENT = 'agent-a';
 const JSON_TYPE: [string, string] = ['Content-Type', 'application/json'];
 const ZERO_UUID = '00000000-0000-4000-8000-000000000000';
 
-/** What a case may answer: an exact status, any 4xx, any non-error, or anything below 500. */
-type Expectation = number | 'rejected' | 'accepted' | 'any';
+/**
+ * What a case must answer: an exact status; `ok`, what the route's valid request gets (201 for
+ * a create, 200 otherwise; see okStatus); or `rejected`, some 4xx (path tricks).
+ */
+type Expectation = number | 'ok' | 'rejected';
 type Audience = 'public' | 'user' | 'agent';
 
 /** Ids of the tasks the cases aim at: a running task (held by AGENT) and a queued one. */
 type Seeded = { running: string; queued: string; leaseToken: string };
 
-/** A route with the request it takes when everything is right, which each case bends. */
-type Base = {
+/** What openapi.yaml and the route table say of a route, known before any request is sent. */
+type Facts = {
   route: Route;
   audience: Audience;
+  /** the route takes X-Lease-Token (it acts on a task the agent holds) */
+  leaseToken: boolean;
+  /** the status of the route's valid request: 201 where openapi.yaml documents one (a create), else 200 */
+  okStatus: number;
+  spec: BodySpec | undefined;
+};
+
+/** A route with the request it takes when everything is right, which each case bends. */
+type Base = Facts & {
   /** concrete path, {id} filled in */
   path: string;
   /** the right token, agent id and lease token for this route */
   headers: [string, string][];
   /** a valid JSON body, when the route takes one */
   body: Record<string, unknown> | undefined;
-  spec: BodySpec | undefined;
 };
 
 type Case = {
   name: string;
-  /** null: the case does not apply to this route */
-  build: (b: Base) => { request: RawRequest; expect: Expectation } | null;
+  /** whether the case applies to a route (all do when absent): decided before any request, so every case sent asserts */
+  applies?: (f: Facts) => boolean;
+  build: (b: Base) => { request: RawRequest; expect: Expectation };
 };
 
 /** What the body of a POST route looks like, for the cases that bend one field at a time. */
@@ -96,10 +110,46 @@ const BODY_SPECS: Record<string, BodySpec> = {
   'pick-task': EMPTY_BODY,
 };
 
+type OpenApiOperation = {
+  security?: Record<string, unknown>[];
+  parameters?: { $ref?: string; name?: string }[];
+  responses?: Record<string, unknown>;
+};
+type OpenApi = { paths: Record<string, Record<string, OpenApiOperation>>; components: { parameters: Record<string, { name: string }> } };
+const OPENAPI = readYaml<OpenApi>('openapi.yaml');
+
+/**
+ * A route's audience and headers, from its operation in openapi.yaml (held against the route
+ * table by test/deploy/template.test.ts); the auth cases below check the server agrees.
+ */
+function factsOf(route: Route): Facts {
+  const operation = OPENAPI.paths[route.path]?.[route.method.toLowerCase()];
+  if (operation === undefined)
+    throw new Error(`${route.method} ${route.path} is not in openapi.yaml: its cases follow its security and parameters there`);
+  const schemes = (operation.security ?? []).flatMap((alternative) => Object.keys(alternative));
+  const audience: Audience = schemes.includes('agentBearer') ? 'agent' : schemes.includes('userBearer') ? 'user' : 'public';
+  const headers = (operation.parameters ?? []).map((p) =>
+    p.$ref ? OPENAPI.components.parameters[p.$ref.split('/').pop() as string]?.name : p.name,
+  );
+  // A create documents 201 (and 200 for an idempotent repeat); every other route answers 200.
+  const okStatus = operation.responses?.['201'] === undefined ? 200 : 201;
+  return {
+    route,
+    audience,
+    leaseToken: headers.includes('X-Lease-Token'),
+    okStatus,
+    spec: route.method === 'POST' ? BODY_SPECS[route.dir] : undefined,
+  };
+}
+
+const isAgent = (f: Facts) => f.audience === 'agent';
+const needsToken = (f: Facts) => f.audience !== 'public';
+const takesLease = (f: Facts) => f.leaseToken;
+
 const methodsAt = (template: string) => [...new Set(routes.filter((r) => r.path === template).map((r) => r.method))];
 
-/** Body cases apply as sent to POST routes with a known shape; GET routes ignore a body. */
-const onBody = (b: Base, expect: Expectation): Expectation => (b.route.method === 'POST' && b.spec ? expect : 'any');
+/** Body cases apply as sent to POST routes with a known shape; GET routes ignore a body (within its limit). */
+const onBody = (b: Base, expect: Expectation): Expectation => (b.route.method === 'POST' && b.spec ? expect : 'ok');
 
 const withBody = (b: Base, body: string | Buffer, extra: [string, string][] = [JSON_TYPE]): RawRequest => ({
   method: b.route.method,
@@ -135,12 +185,13 @@ const BODY_CASES: Case[] = [
   { name: 'JSON true', build: (b) => ({ request: withBody(b, 'true'), expect: onBody(b, 400) }) },
   {
     name: 'an empty body',
-    build: (b) => ({ request: withBody(b, ''), expect: onBody(b, b.spec?.optional ? 'accepted' : 400) }),
+    build: (b) => ({ request: withBody(b, ''), expect: onBody(b, b.spec?.optional ? 'ok' : 400) }),
   },
   { name: 'a body of whitespace', build: (b) => ({ request: withBody(b, ' \r\n\t '), expect: onBody(b, 400) }) },
   { name: 'two JSON objects', build: (b) => ({ request: withBody(b, `${jsonOf(b)}${jsonOf(b)}`), expect: onBody(b, 400) }) },
   { name: 'the valid body then garbage', build: (b) => ({ request: withBody(b, `${jsonOf(b)} x`), expect: onBody(b, 400) }) },
-  { name: 'a UTF-8 byte order mark before the valid body', build: (b) => ({ request: withBody(b, `\ufeff${jsonOf(b)}`), expect: 'any' }) },
+  // RFC 8259 §8.1 lets a parser ignore a byte order mark; the server does
+  { name: 'a UTF-8 byte order mark before the valid body', build: (b) => ({ request: withBody(b, `\ufeff${jsonOf(b)}`), expect: 'ok' }) },
   {
     name: 'an unknown field',
     build: (b) => ({ request: withBody(b, JSON.stringify({ ...b.body, zzz: 1 })), expect: onBody(b, 400) }),
@@ -208,7 +259,7 @@ const BODY_CASES: Case[] = [
       // spaces are JSON whitespace: the valid body, padded to the limit
       return {
         request: withBody(b, Buffer.concat([Buffer.from(json), Buffer.alloc(b.route.bodyLimit - Buffer.byteLength(json), 0x20)])),
-        expect: 'any',
+        expect: 'ok',
       };
     },
   },
@@ -259,7 +310,7 @@ const FIELD_CASES: FieldCase[] = [
           return {
             label: literal,
             request: withBody(b, replaceField(b, field, literal)),
-            expect: (Number.isInteger(n) && n >= min && n <= max ? 'accepted' : 400) as Expectation,
+            expect: (Number.isInteger(n) && n >= min && n <= max ? 'ok' : 400) as Expectation,
           };
         }),
         ...notJson.map((literal) => ({
@@ -276,10 +327,10 @@ const FIELD_CASES: FieldCase[] = [
     make: (b, spec, field) => {
       const refused = spec.strings[field] === true;
       return [
-        { label: 'an escaped NUL (\\u0000)', raw: '"echo a\\u0000b"', expect: refused ? 400 : 'any' },
-        { label: 'a lone high surrogate (\\ud800)', raw: '"echo \\ud800"', expect: refused ? 400 : 'any' },
-        { label: 'a lone low surrogate (\\udfff)', raw: '"echo \\udfffx"', expect: refused ? 400 : 'any' },
-        { label: 'reversed surrogates (\\udc00\\ud800)', raw: '"echo \\udc00\\ud800"', expect: refused ? 400 : 'any' },
+        { label: 'an escaped NUL (\\u0000)', raw: '"echo a\\u0000b"', expect: refused ? 400 : 'ok' },
+        { label: 'a lone high surrogate (\\ud800)', raw: '"echo \\ud800"', expect: refused ? 400 : 'ok' },
+        { label: 'a lone low surrogate (\\udfff)', raw: '"echo \\udfffx"', expect: refused ? 400 : 'ok' },
+        { label: 'reversed surrogates (\\udc00\\ud800)', raw: '"echo \\udc00\\ud800"', expect: refused ? 400 : 'ok' },
         { label: 'a raw NUL byte', raw: '"echo a\u0000b"', expect: 400 },
         { label: 'a raw newline', raw: '"echo a\nb"', expect: 400 },
         { label: 'an invalid escape', raw: '"echo \\x41"', expect: 400 },
@@ -291,10 +342,10 @@ const FIELD_CASES: FieldCase[] = [
 
 const CONTENT_TYPE_CASES: Case[] = (
   [
-    ['APPLICATION/JSON; charset=UTF-8', 'accepted'],
-    ['application/json;charset=utf-8', 'accepted'],
-    ['Application/Json', 'accepted'],
-    ['application/problem+json', 'accepted'],
+    ['APPLICATION/JSON; charset=UTF-8', 'ok'],
+    ['application/json;charset=utf-8', 'ok'],
+    ['Application/Json', 'ok'],
+    ['application/problem+json', 'ok'],
     ['application/jsonx', 415],
     ['application/json-x', 415],
     ['text/plain', 415],
@@ -331,7 +382,7 @@ const withQuery = (b: Base, query: string, expect: Expectation): { request: RawR
   expect,
 });
 /** Public routes take no parameters and ignore them (health checkers add cache busters). */
-const unknownParam = (b: Base): Expectation => (b.audience === 'public' ? 'any' : 400);
+const unknownParam = (b: Base): Expectation => (b.audience === 'public' ? 'ok' : 400);
 
 const QUERY_CASES: Case[] = [
   { name: 'an unknown query parameter', build: (b) => withQuery(b, 'zzz=1', unknownParam(b)) },
@@ -339,7 +390,8 @@ const QUERY_CASES: Case[] = [
   { name: 'a query key that is not UTF-8', build: (b) => withQuery(b, '%FF=1', unknownParam(b)) },
   { name: 'an empty query key', build: (b) => withQuery(b, '=', unknownParam(b)) },
   { name: 'a key without a value', build: (b) => withQuery(b, 'x', unknownParam(b)) },
-  { name: 'only separators', build: (b) => withQuery(b, '&&&', 'any') },
+  // no parameter at all: the same as no query
+  { name: 'only separators', build: (b) => withQuery(b, '&&&', 'ok') },
   { name: 'a __proto__ query key', build: (b) => withQuery(b, '__proto__=1&__proto__[x]=2', unknownParam(b)) },
   { name: 'a constructor query key', build: (b) => withQuery(b, 'constructor=x', unknownParam(b)) },
   { name: 'a NUL query key', build: (b) => withQuery(b, '%00=1', unknownParam(b)) },
@@ -354,13 +406,13 @@ const PARAM_CASES: Record<string, [query: string, expect: Expectation][]> = {
       (v): [string, Expectation] => [`limit=${v}`, 400],
     ),
     ['limit=5&limit=5', 400],
-    ['limit=1000', 'accepted'],
-    ['state=queued&state=queued', 'accepted'],
-    ['state=queued%2Crunning', 'accepted'],
+    ['limit=1000', 'ok'],
+    ['state=queued&state=queued', 'ok'],
+    ['state=queued%2Crunning', 'ok'],
     ...['%00', 'queued%00', 'QUEUED', 'queued,,running', 'queued%3Bdrop%20table%20tasks', '%FF', 'queued,'].map(
       (v): [string, Expectation] => [`state=${v}`, 400],
     ),
-    ['cursor=djE6MQ', 'accepted'],
+    ['cursor=djE6MQ', 'ok'],
     ['cursor=djE6MQ&cursor=djE6MQ', 400],
     ...['djE6MA', 'djE6LTE', '%00', "'%3B--", 'djE6MQ%3D%3D', 'A'.repeat(5000), 'djE6MTg0NDY3NDQwNzM3MDk1NTE2MTY'].map(
       (v): [string, Expectation] => [`cursor=${v}`, 400],
@@ -371,12 +423,13 @@ const PARAM_CASES: Record<string, [query: string, expect: Expectation][]> = {
       (v): [string, Expectation] => [`wait=${v}`, 400],
     ),
     ['wait=0&wait=0', 400],
-    ['wait=0', 'accepted'],
+    ['wait=0', 'ok'],
   ],
 };
 
 const HEADER_CASES: Case[] = [
-  { name: 'an 8 KiB header value', build: (b) => withHeaders(b, [['X-Junk', 'x'.repeat(8192)]], 'any') },
+  // within the 16 KiB of request line and headers docs/api.md allows
+  { name: 'an 8 KiB header value', build: (b) => withHeaders(b, [['X-Junk', 'x'.repeat(8192)]], 'ok') },
   { name: 'a 20 KiB header value', build: (b) => withHeaders(b, [['X-Junk', 'x'.repeat(20 * 1024)]], 431) },
   {
     name: '300 extra headers',
@@ -384,38 +437,41 @@ const HEADER_CASES: Case[] = [
       withHeaders(
         b,
         Array.from({ length: 300 }, (_, i): [string, string] => [`X-H${i}`, 'v']),
-        'any',
+        'ok',
       ),
   },
-  { name: 'an X-Agent-Id of 8 KiB', build: (b) => withAgentId(b, 'a'.repeat(8192), 400) },
-  { name: 'an X-Agent-Id that is not ASCII', build: (b) => withAgentId(b, 'agent-\u00e9', 400) },
-  { name: 'an empty X-Agent-Id', build: (b) => withAgentId(b, '', 400) },
-  { name: 'an X-Agent-Id with a tab', build: (b) => withAgentId(b, 'agent\ta', 400) },
-  { name: 'two X-Agent-Id headers', build: (b) => withHeaders(b, [['X-Agent-Id', 'agent-b']], 'any') },
-  { name: 'an X-Lease-Token of 8 KiB', build: (b) => withLease(b, 'f'.repeat(8192)) },
-  { name: 'an X-Lease-Token with SQL', build: (b) => withLease(b, "' or '1'='1") },
-  { name: 'the X-Lease-Token "pick"', build: (b) => withLease(b, 'pick') },
-  { name: 'a zero-UUID X-Lease-Token', build: (b) => withLease(b, ZERO_UUID) },
+  { name: 'an X-Agent-Id of 8 KiB', applies: isAgent, build: (b) => withAgentId(b, 'a'.repeat(8192), 400) },
+  { name: 'an X-Agent-Id that is not ASCII', applies: isAgent, build: (b) => withAgentId(b, 'agent-\u00e9', 400) },
+  { name: 'an empty X-Agent-Id', applies: isAgent, build: (b) => withAgentId(b, '', 400) },
+  { name: 'an X-Agent-Id with a tab', applies: isAgent, build: (b) => withAgentId(b, 'agent\ta', 400) },
+  // Joined into one value ("agent-a, agent-b"), a valid id: another agent than the task's holder
+  {
+    name: 'two X-Agent-Id headers',
+    build: (b) => withHeaders(b, [['X-Agent-Id', 'agent-b']], b.leaseToken ? 409 : 'ok'),
+  },
+  { name: 'an X-Lease-Token of 8 KiB', applies: takesLease, build: (b) => withLease(b, 'f'.repeat(8192)) },
+  { name: 'an X-Lease-Token with SQL', applies: takesLease, build: (b) => withLease(b, "' or '1'='1") },
+  { name: 'the X-Lease-Token "pick"', applies: takesLease, build: (b) => withLease(b, 'pick') },
+  { name: 'a zero-UUID X-Lease-Token', applies: takesLease, build: (b) => withLease(b, ZERO_UUID) },
   {
     name: 'two X-Lease-Token headers',
+    applies: takesLease,
     build: (b) =>
-      b.headers.some(([n]) => n === 'X-Lease-Token')
-        ? withHeaders(
-            b,
-            b.headers.filter(([n]) => n === 'X-Lease-Token'),
-            409,
-          )
-        : null,
+      withHeaders(
+        b,
+        b.headers.filter(([n]) => n === 'X-Lease-Token'),
+        409,
+      ),
   },
   {
     name: 'an Idempotency-Key of 8 KiB',
-    build: (b) => withHeaders(b, [['Idempotency-Key', 'k'.repeat(8192)]], b.route.dir === 'create-task' ? 400 : 'any'),
+    build: (b) => withHeaders(b, [['Idempotency-Key', 'k'.repeat(8192)]], b.route.dir === 'create-task' ? 400 : 'ok'),
   },
   {
     name: 'an Idempotency-Key that is not ASCII',
-    build: (b) => withHeaders(b, [['Idempotency-Key', 'cl\u00e9']], b.route.dir === 'create-task' ? 400 : 'any'),
+    build: (b) => withHeaders(b, [['Idempotency-Key', 'cl\u00e9']], b.route.dir === 'create-task' ? 400 : 'ok'),
   },
-  { name: 'Expect: 100-continue', build: (b) => withHeaders(b, [['Expect', '100-continue']], 'any') },
+  { name: 'Expect: 100-continue', build: (b) => withHeaders(b, [['Expect', '100-continue']], 'ok') },
   { name: 'an Expect other than 100-continue', build: (b) => withHeaders(b, [['Expect', 'the-unexpected']], 417) },
 ];
 
@@ -432,11 +488,9 @@ function withHeaders(b: Base, extra: [string, string][], expect: Expectation) {
   return { request: { ...request, headers: [...(request.headers ?? []), ...extra] }, expect };
 }
 function withAgentId(b: Base, id: string, expect: Expectation) {
-  if (b.audience !== 'agent') return null;
   return { request: baseRequest(b, [...b.headers.filter(([n]) => n !== 'X-Agent-Id'), ['X-Agent-Id', id]]), expect };
 }
 function withLease(b: Base, token: string) {
-  if (!b.headers.some(([n]) => n === 'X-Lease-Token')) return null;
   return {
     request: baseRequest(b, [...b.headers.filter(([n]) => n !== 'X-Lease-Token'), ['X-Lease-Token', token]]),
     expect: 409 as Expectation,
@@ -499,7 +553,8 @@ WIRE_CASES.push(
   },
   {
     name: 'a CRLF that smuggles a second header into X-Junk',
-    build: (b) => withHeaders(b, [['X-Junk', 'a\r\nX-Injected: 1']], 'any'),
+    // two well-formed headers on the wire; the point is that X-Injected never comes back
+    build: (b) => withHeaders(b, [['X-Junk', 'a\r\nX-Injected: 1']], 'ok'),
   },
   {
     name: 'a lower-case method',
@@ -548,8 +603,8 @@ const AUTH_CASES: Case[] = (
 ).map(
   ([name, auth]): Case => ({
     name,
+    applies: needsToken,
     build: (b) => {
-      if (b.audience === 'public') return null;
       const [token, other] = b.audience === 'user' ? [API_TOKEN, AGENT_TOKEN] : [AGENT_TOKEN, API_TOKEN];
       return { request: baseRequest(b, [...b.headers.filter(([n]) => n !== 'Authorization'), ...auth(token, other)]), expect: 401 };
     },
@@ -558,35 +613,34 @@ const AUTH_CASES: Case[] = (
 AUTH_CASES.push(
   {
     name: 'the right token as an access_token query parameter',
-    build: (b) =>
-      b.audience === 'public'
-        ? null
-        : {
-            request: {
-              ...baseRequest(
-                b,
-                b.headers.filter(([n]) => n !== 'Authorization'),
-              ),
-              target: `${b.path}?access_token=${b.audience === 'user' ? API_TOKEN : AGENT_TOKEN}`,
-            },
-            expect: 401,
-          },
+    applies: needsToken,
+    build: (b) => ({
+      request: {
+        ...baseRequest(
+          b,
+          b.headers.filter(([n]) => n !== 'Authorization'),
+        ),
+        target: `${b.path}?access_token=${b.audience === 'user' ? API_TOKEN : AGENT_TOKEN}`,
+      },
+      expect: 401,
+    }),
   },
   {
     name: 'a lower-case scheme and extra spaces around the right token',
+    applies: needsToken,
     build: (b) => {
-      if (b.audience === 'public') return null;
       const token = b.audience === 'user' ? API_TOKEN : AGENT_TOKEN;
       return {
         request: baseRequest(b, [...b.headers.filter(([n]) => n !== 'Authorization'), ['Authorization', `bearer   ${token}  `]]),
-        expect: 'any',
+        // docs/api.md: the scheme may be written in any case
+        expect: 'ok',
       };
     },
   },
   {
     name: 'a garbage Authorization on an open endpoint',
-    build: (b) =>
-      b.audience === 'public' ? { request: baseRequest(b, [['Authorization', 'Bearer \u00ff\u00fe']]), expect: 'accepted' } : null,
+    applies: (f) => f.audience === 'public',
+    build: (b) => ({ request: baseRequest(b, [['Authorization', 'Bearer \u00ff\u00fe']]), expect: 'ok' }),
   },
 );
 
@@ -594,10 +648,8 @@ AUTH_CASES.push(
 const METHOD_CASES: Case[] = ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'HEAD', 'GET', 'POST'].map(
   (method): Case => ({
     name: `method ${method}`,
-    build: (b) =>
-      methodsAt(b.route.path).includes(method as Route['method'])
-        ? null
-        : { request: { ...baseRequest(b), method, body: method === 'HEAD' ? undefined : baseRequest(b).body }, expect: 405 },
+    applies: (f) => !methodsAt(f.route.path).includes(method as Route['method']),
+    build: (b) => ({ request: { ...baseRequest(b), method, body: method === 'HEAD' ? undefined : baseRequest(b).body }, expect: 405 }),
   }),
 );
 METHOD_CASES.push({ name: 'an unknown method token', build: (b) => ({ request: { ...baseRequest(b), method: 'BREW' }, expect: 400 }) });
@@ -617,7 +669,8 @@ function fieldCases(route: Route): Case[] {
           name: `${field}: ${fc.name}, ${label}`,
           build: (b) => {
             const made = fc.make(b, spec, field)[i];
-            return made ? { request: made.request, expect: made.expect } : null;
+            if (!made) throw new Error(`${field}: ${fc.name} made no case ${i} (${label})`);
+            return { request: made.request, expect: made.expect };
           },
         });
       });
@@ -634,11 +687,11 @@ function paramCases(route: Route): Case[] {
 }
 
 function fakeBase(route: Route, spec: BodySpec | undefined): Base {
-  return { route, audience: 'user', path: route.path, headers: [], body: spec?.valid, spec };
+  return { route, audience: 'user', leaseToken: false, okStatus: 200, path: route.path, headers: [], body: spec?.valid, spec };
 }
 
 /** Path tricks, sent with GET and POST, each with the user's and the agent's token. */
-const pathTricks = (s: Seeded): [name: string, target: string, expect: Expectation][] => [
+const pathTricks = (s: Seeded): [name: string, target: string, expect: number | 'rejected' | { sameAs: string }][] => [
   ['/tasks/../tasks', '/tasks/../tasks', 'rejected'],
   ['/tasks/./pick', '/tasks/./pick', 'rejected'],
   ['/tasks/%2e%2e/x', '/tasks/%2e%2e/x', 'rejected'],
@@ -676,18 +729,19 @@ const pathTricks = (s: Seeded): [name: string, target: string, expect: Expectati
   ['a target with a space', '/tasks /x', 400],
   ['a target with a raw NUL', '/tasks/\u0000', 400],
   ['a target with a raw byte outside ASCII', '/tasks/\u00e9', 400],
-  // served, though API Gateway would not route them: harmless
-  ['/TASKS', '/TASKS', 'any'],
-  ['/tasks/{uuid}/ (trailing slash)', `/tasks/${s.queued}/`, 'any'],
-  ['/tasks/{UUID}', `/tasks/${s.queued.toUpperCase()}`, 'any'],
-  ['absolute-form http://evil.example/tasks', 'http://evil.example/tasks', 'any'],
+  // served as the path they spell (Express matches case-insensitively and ignores a trailing
+  // slash, ids are UUIDs in any case, an absolute-form target is its path), though API
+  // Gateway would not route the first two: harmless
+  ['/TASKS', '/TASKS', { sameAs: '/tasks' }],
+  ['/tasks/{uuid}/ (trailing slash)', `/tasks/${s.queued}/`, { sameAs: `/tasks/${s.queued}` }],
+  ['/tasks/{UUID}', `/tasks/${s.queued.toUpperCase()}`, { sameAs: `/tasks/${s.queued}` }],
+  ['absolute-form http://evil.example/tasks', 'http://evil.example/tasks', { sameAs: '/tasks' }],
 ];
 
 describe.each(stores)('hostile input on $name', (store) => {
   let server: TestServer;
   let seeded: Seeded;
   let dirty = true;
-  const audiences = new Map<Route, Audience>();
   const counts = { requests: 0, rejected: 0, accepted: 0 };
 
   /** Every row of the tasks table, every column, in insertion order. */
@@ -714,39 +768,17 @@ describe.each(stores)('hostile input on $name', (store) => {
     dirty = false;
   }
 
-  /** Learns a route's audience from the server: which token (if any) gets past the 401. */
-  async function audienceOf(route: Route): Promise<Audience> {
-    const known = audiences.get(route);
-    if (known) return known;
-    const path = route.path.replace('{id}', ZERO_UUID);
-    // `[` is malformed JSON and no X-Agent-Id is sent: past the token check, every route refuses it.
-    const probe = (auth: [string, string][]) =>
-      rawRequest(server.url, {
-        method: route.method,
-        target: path,
-        headers: [...auth, JSON_TYPE],
-        body: route.method === 'POST' ? '[' : undefined,
-      });
-    let audience: Audience = 'agent';
-    if ((await probe([])).status !== 401) audience = 'public';
-    else if ((await probe([userAuth])).status !== 401) audience = 'user';
-    audiences.set(route, audience);
-    return audience;
-  }
-
-  async function baseFor(route: Route): Promise<Base> {
+  async function baseFor(f: Facts): Promise<Base> {
     if (dirty) await reseed();
-    const audience = await audienceOf(route);
-    const heldByAgent = audience === 'agent' && route.path.startsWith('/tasks/{id}/');
-    const path = route.path.replace('{id}', heldByAgent ? seeded.running : seeded.queued);
-    const headers: [string, string][] = audience === 'public' ? [] : audience === 'user' ? [userAuth] : [agentAuth, ['X-Agent-Id', AGENT]];
-    if (heldByAgent) headers.push(['X-Lease-Token', seeded.leaseToken]);
-    const spec = route.method === 'POST' ? BODY_SPECS[route.dir] : undefined;
-    return { route, audience, path, headers, body: route.method === 'POST' ? (spec?.valid ?? {}) : undefined, spec };
+    const path = f.route.path.replace('{id}', f.leaseToken ? seeded.running : seeded.queued);
+    const headers: [string, string][] =
+      f.audience === 'public' ? [] : f.audience === 'user' ? [userAuth] : [agentAuth, ['X-Agent-Id', AGENT]];
+    if (f.leaseToken) headers.push(['X-Lease-Token', seeded.leaseToken]);
+    return { ...f, path, headers, body: f.route.method === 'POST' ? (f.spec?.valid ?? {}) : undefined };
   }
 
   /** Sends one request and checks everything that holds for every answer. */
-  async function send(request: RawRequest, expectation: Expectation): Promise<RawReply> {
+  async function send(request: RawRequest, expectation: Exclude<Expectation, 'ok'>): Promise<RawReply> {
     if (dirty) await reseed();
     const before = await snapshot();
     const reply = await rawRequest(server.url, request);
@@ -757,20 +789,13 @@ describe.each(stores)('hostile input on $name', (store) => {
     expect({ context, serverError: reply.status >= 500 }).toEqual({ context, serverError: false });
     if (typeof expectation === 'number') expect({ context, status: reply.status }).toEqual({ context, status: expectation });
     if (expectation === 'rejected') expect({ context, rejected: reply.status >= 400 }).toEqual({ context, rejected: true });
-    if (expectation === 'accepted') expect({ context, accepted: reply.status < 400 }).toEqual({ context, accepted: true });
     expect(reply.headers['set-cookie']).toBeUndefined();
     expect(reply.headers['x-injected']).toBeUndefined();
     if (reply.status >= 400) {
       counts.rejected++;
-      expect(reply.headers['content-type']).toMatch(/^application\/problem\+json/);
-      if (request.method !== 'HEAD') {
-        expect(reply.json).toEqual({
-          type: expect.stringMatching(/\S/),
-          title: expect.stringMatching(/\S/),
-          status: reply.status,
-          detail: expect.stringMatching(/\S/),
-        });
-      }
+      // HEAD answers carry no body
+      if (request.method === 'HEAD') expect(reply.headers['content-type']).toMatch(/^application\/problem\+json/);
+      else expectProblem(reply, reply.status);
       if (reply.status === 401) expect(reply.headers['www-authenticate']).toMatch(/^Bearer /);
       if (reply.status === 405) expect(reply.headers.allow).toMatch(/GET|POST/);
       expect(reply.text).not.toContain(API_TOKEN);
@@ -803,31 +828,40 @@ describe.each(stores)('hostile input on $name', (store) => {
     ...METHOD_CASES,
   ];
 
-  describe.each(routes.map((route) => [`${route.method} ${route.path}`, route] as const))('%s', (_name, route) => {
-    it.each(perRoute(route).map((c) => [c.name, c] as const))('%s', async (_caseName, c) => {
-      const built = c.build(await baseFor(route));
-      if (built === null) return;
-      await send(built.request, built.expect);
+  describe.each(routes.map((route) => [`${route.method} ${route.path}`, factsOf(route)] as const))('%s', (_name, facts) => {
+    const cases = perRoute(facts.route).filter((c) => c.applies?.(facts) ?? true);
+    it.each(cases.map((c) => [c.name, c] as const))('%s', async (_caseName, c) => {
+      const built = c.build(await baseFor(facts));
+      await send(built.request, built.expect === 'ok' ? facts.okStatus : built.expect);
     });
 
     it('still answers /health and serves a valid request afterwards', async () => {
       expect((await rawRequest(server.url, { method: 'GET', target: '/health' })).status).toBe(200);
-      const base = await baseFor(route);
-      await send(baseRequest(base), 'accepted');
+      const base = await baseFor(facts);
+      await send(baseRequest(base), facts.okStatus);
     });
   });
 
   describe('path tricks', () => {
     it.each(pathTricks({ running: 'R', queued: 'Q', leaseToken: '' }).map(([name], i) => [name, i] as const))('%s', async (_name, i) => {
       if (dirty) await reseed();
-      const [, target, expectation] = pathTricks(seeded)[i] as [string, string, Expectation];
+      const [, target, expectation] = pathTricks(seeded)[i] as ReturnType<typeof pathTricks>[number];
       for (const method of ['GET', 'POST']) {
         for (const auth of [userAuth, agentAuth]) {
           const headers: [string, string][] = [auth, ['X-Agent-Id', AGENT], ['X-Lease-Token', seeded.leaseToken]];
-          await send(
-            { method, target, headers: method === 'POST' ? [...headers, JSON_TYPE] : headers, body: method === 'POST' ? '{}' : undefined },
-            expectation,
-          );
+          const request = (to: string): RawRequest => ({
+            method,
+            target: to,
+            headers: method === 'POST' ? [...headers, JSON_TYPE] : headers,
+            body: method === 'POST' ? '{}' : undefined,
+          });
+          if (typeof expectation !== 'object') {
+            await send(request(target), expectation);
+            continue;
+          }
+          // None of these requests changes a row: a GET, a 401 or a 405, or a create without a command.
+          const canonical = await rawRequest(server.url, request(expectation.sameAs));
+          await send(request(target), canonical.status);
         }
       }
     });

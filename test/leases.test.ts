@@ -3,6 +3,7 @@ import { expireLeases } from '../functions/shared/lease-expiry';
 import { requestLog } from '../functions/shared/logger';
 import { eventually, movableClock } from './support/clock';
 import { stores } from './support/databases';
+import { expectProblem } from './support/problem';
 import { agentHeaders, call, startTestServer, type TestServer } from './support/server';
 
 type T = {
@@ -219,10 +220,9 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
     const t = await create();
     await call(server.url, 'POST', `/tasks/${t.id}/cancel`);
     const again = await call(server.url, 'POST', `/tasks/${t.id}/cancel`);
-    expect(again.status).toBe(409);
-    expect(again.headers.get('content-type')).toBe('application/problem+json');
+    expectProblem(again, 409);
     const unknown = await call(server.url, 'POST', '/tasks/00000000-0000-4000-8000-000000000000/cancel');
-    expect(unknown.status).toBe(404);
+    expectProblem(unknown, 404);
   });
 
   it("ends a lost agent's task through the server's own reaper, with no endpoint called", async () => {

@@ -1,5 +1,7 @@
 import type { Db } from '../functions/shared/db/db';
+import { waitFor as waitUntil } from './support/clock';
 import { stores } from './support/databases';
+import { expectProblem } from './support/problem';
 import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './support/server';
 
 /** Counts the pick statements the server runs, to show held picks do not spin. */
@@ -26,13 +28,7 @@ const track = (p: Promise<Reply>): Pending => {
   });
   return t;
 };
-const waitFor = async (cond: () => boolean, ms = 15000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const waitFor = (cond: () => boolean, ms = 15000) => waitUntil('a held pick to answer', cond, ms, 20);
 
 describe.each(stores)('long-poll pick on $name', (store) => {
   let server: TestServer;
@@ -98,8 +94,7 @@ describe.each(stores)('long-poll pick on $name', (store) => {
   it('rejects a wait outside 0..20 seconds with a 400 problem', async () => {
     for (const wait of ['21', '-1', 'abc', '1e3']) {
       const r = await call(server.url, 'GET', `/tasks/pick?wait=${wait}`, { headers: agentHeaders() });
-      expect(r.status).toBe(400);
-      expect(r.headers.get('content-type')).toBe('application/problem+json');
+      expectProblem(r, 400, /wait/);
     }
   });
 });

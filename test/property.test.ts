@@ -333,68 +333,74 @@ describe.each(stores)('random requests on $name', (store) => {
   });
 
   it(`answers ${RUNS} random HTTP requests without a 5xx, with problem+json, changing nothing it rejects`, async () => {
-    await fc.assert(
-      fc.asyncProperty(httpRequestArb, async (r) => {
-        if (dirty) await reseed();
-        const target = fill(`${r.path}${r.query === '' ? '' : `?${r.query}`}`, seeded);
-        // A valid wait with nothing queued holds the request for up to 20 s: not what is tested here.
-        const waits = new URLSearchParams(target.split('?')[1] ?? '').getAll('wait');
-        if (waits.some((w) => /^\d{1,2}(\.\d{1,3})?$/.test(w) && Number(w) > 0)) {
-          counts.skipped++;
-          fc.pre(false);
-        }
-        const headers = r.headers.map(([n, v]): [string, string] => [n, fill(v, seeded)]);
-        if (r.json && r.body !== undefined) headers.push(['Content-Type', 'application/json']);
-        const body = typeof r.body === 'string' ? fill(r.body, seeded) : r.body;
-        const request: RawRequest = { method: r.method, target, headers, body: r.method === 'HEAD' ? undefined : body };
-        counts.http++;
-        await guarded(
-          async () => {
-            const reply = await rawRequest(server.url, request);
-            return { status: reply.status, contentType: reply.headers['content-type'], body: reply.text };
-          },
-          () => describeRequest(request),
-        );
-        // never a crash: the server is still there
-        const health = await rawRequest(server.url, { method: 'GET', target: '/health' });
-        if (health.status !== 200) throw new Error(`/health answers ${health.status} after ${describeRequest(request)}`);
-      }),
-      { numRuns: RUNS, seed: SEED },
-    );
+    // fc.assert rejects with the shrunk counterexample when the property fails once
+    await expect(
+      fc.assert(
+        fc.asyncProperty(httpRequestArb, async (r) => {
+          if (dirty) await reseed();
+          const target = fill(`${r.path}${r.query === '' ? '' : `?${r.query}`}`, seeded);
+          // A valid wait with nothing queued holds the request for up to 20 s: not what is tested here.
+          const waits = new URLSearchParams(target.split('?')[1] ?? '').getAll('wait');
+          if (waits.some((w) => /^\d{1,2}(\.\d{1,3})?$/.test(w) && Number(w) > 0)) {
+            counts.skipped++;
+            fc.pre(false);
+          }
+          const headers = r.headers.map(([n, v]): [string, string] => [n, fill(v, seeded)]);
+          if (r.json && r.body !== undefined) headers.push(['Content-Type', 'application/json']);
+          const body = typeof r.body === 'string' ? fill(r.body, seeded) : r.body;
+          const request: RawRequest = { method: r.method, target, headers, body: r.method === 'HEAD' ? undefined : body };
+          counts.http++;
+          await guarded(
+            async () => {
+              const reply = await rawRequest(server.url, request);
+              return { status: reply.status, contentType: reply.headers['content-type'], body: reply.text };
+            },
+            () => describeRequest(request),
+          );
+          // never a crash: the server is still there
+          const health = await rawRequest(server.url, { method: 'GET', target: '/health' });
+          if (health.status !== 200) throw new Error(`/health answers ${health.status} after ${describeRequest(request)}`);
+        }),
+        { numRuns: RUNS, seed: SEED },
+      ),
+    ).resolves.toBeUndefined();
   }, 120000);
 
   it(`answers ${RUNS} random events at the Lambda handlers without a throw or a 5xx, changing nothing it rejects`, async () => {
-    await fc.assert(
-      fc.asyncProperty(eventArb, async (e) => {
-        if (dirty) await reseed();
-        const route: Route = e.route;
-        const event: Event = buildEvent({ method: route.method, path: route.path });
-        if (e.method !== undefined) event.requestContext.http.method = e.method;
-        event.pathParameters = e.id === undefined ? undefined : { id: fill(e.id, seeded) };
-        const headers = e.headers?.map(([n, v]): [string, string] => [n, fill(v, seeded)]);
-        event.headers = headers === undefined ? (undefined as unknown as Event['headers']) : Object.fromEntries(headers);
-        if (e.json && event.headers) event.headers['content-type'] = 'application/json';
-        event.rawQueryString = fill(e.rawQueryString, seeded);
-        event.queryStringParameters = e.queryStringParameters;
-        event.body = e.body === null ? undefined : e.body === undefined ? undefined : fill(e.body, seeded);
-        event.isBase64Encoded = e.isBase64Encoded;
-        // Held picks end at once: the handler keeps a 3 s margin from the remaining time.
-        const context = { ...buildContext(route.dir), getRemainingTimeInMillis: () => 3000 };
-        counts.lambda++;
-        await guarded(
-          async () => {
-            const result = (await route.build(server.deps)(event, context)) as Result;
-            if (typeof result.body !== 'string' && result.statusCode !== 204) throw new Error(`no body from ${route.dir}`);
-            return {
-              status: result.statusCode ?? 200,
-              contentType: result.headers?.['content-type'] as string | undefined,
-              body: result.body ?? '',
-            };
-          },
-          () => `${route.method} ${route.path} ${JSON.stringify(event).slice(0, 600)}`,
-        );
-      }),
-      { numRuns: RUNS, seed: SEED },
-    );
+    // fc.assert rejects with the shrunk counterexample when the property fails once
+    await expect(
+      fc.assert(
+        fc.asyncProperty(eventArb, async (e) => {
+          if (dirty) await reseed();
+          const route: Route = e.route;
+          const event: Event = buildEvent({ method: route.method, path: route.path });
+          if (e.method !== undefined) event.requestContext.http.method = e.method;
+          event.pathParameters = e.id === undefined ? undefined : { id: fill(e.id, seeded) };
+          const headers = e.headers?.map(([n, v]): [string, string] => [n, fill(v, seeded)]);
+          event.headers = headers === undefined ? (undefined as unknown as Event['headers']) : Object.fromEntries(headers);
+          if (e.json && event.headers) event.headers['content-type'] = 'application/json';
+          event.rawQueryString = fill(e.rawQueryString, seeded);
+          event.queryStringParameters = e.queryStringParameters;
+          event.body = e.body === null ? undefined : e.body === undefined ? undefined : fill(e.body, seeded);
+          event.isBase64Encoded = e.isBase64Encoded;
+          // Held picks end at once: the handler keeps a 3 s margin from the remaining time.
+          const context = { ...buildContext(route.dir), getRemainingTimeInMillis: () => 3000 };
+          counts.lambda++;
+          await guarded(
+            async () => {
+              const result = (await route.build(server.deps)(event, context)) as Result;
+              if (typeof result.body !== 'string' && result.statusCode !== 204) throw new Error(`no body from ${route.dir}`);
+              return {
+                status: result.statusCode ?? 200,
+                contentType: result.headers?.['content-type'] as string | undefined,
+                body: result.body ?? '',
+              };
+            },
+            () => `${route.method} ${route.path} ${JSON.stringify(event).slice(0, 600)}`,
+          );
+        }),
+        { numRuns: RUNS, seed: SEED },
+      ),
+    ).resolves.toBeUndefined();
   }, 120000);
 });

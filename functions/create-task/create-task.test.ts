@@ -1,7 +1,9 @@
 import { COMMAND_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, USER_BODY_LIMIT } from '../../contract/http';
 import { buildEvent } from '../../test/support/events';
+import { fakeDb, recordingLog } from '../../test/support/fakes';
+import { buildTaskRow } from '../../test/support/tasks';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../shared/errors';
-import { parseCreateTaskRequest } from './create-task';
+import { type CreateTaskInput, createTask, parseCreateTaskRequest } from './create-task';
 
 const createEvent = (body: unknown, headers: Record<string, string> = {}) => buildEvent({ method: 'POST', path: '/tasks', body, headers });
 const parse = (body: unknown, headers?: Record<string, string>) => parseCreateTaskRequest(createEvent(body, headers));
@@ -115,5 +117,72 @@ describe('parseCreateTaskRequest', () => {
     ['not printable ASCII', 'clé'],
   ])('rejects an Idempotency-Key that is %s', (_what, key) => {
     expect(() => parse({ command: 'true' }, { 'idempotency-key': key })).toThrow(ValidationError);
+  });
+});
+
+describe('createTask', () => {
+  const NOW = new Date('2026-11-28T10:00:00.000Z');
+  const deps = (db: ReturnType<typeof fakeDb>) => ({ db, now: () => NOW, log: recordingLog() });
+  const input = (overrides: Partial<CreateTaskInput> = {}): CreateTaskInput => ({
+    command: 'echo hello',
+    timeoutSeconds: 60,
+    maxAttempts: 1,
+    idempotencyKey: null,
+    ...overrides,
+  });
+  /** The row the insert returns for these parameters. */
+  const inserted = (params: readonly unknown[]) => [
+    buildTaskRow({
+      id: params[0] as string,
+      command: params[1] as string,
+      timeout_seconds: params[2] as number,
+      max_attempts: params[3] as number,
+      idempotency_key: params[4] as string | null,
+      request_hash: params[5] as string | null,
+      created_at: params[6] as Date,
+    }),
+  ];
+
+  it('queues the task under a fresh id at the time of the request, with no request hash without a key', async () => {
+    const db = fakeDb({ insertTask: inserted });
+    const { task, created } = await createTask(deps(db), input());
+    expect(created).toBe(true);
+    expect(task).toMatchObject({ command: 'echo hello', state: 'queued', timeoutSeconds: 60, createdAt: NOW.toISOString() });
+    const [params] = db.callsOf('insertTask');
+    expect(params).toEqual([task.id, 'echo hello', 60, 1, null, null, NOW]);
+    expect(task.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it('gives every task its own id', async () => {
+    const db = fakeDb({ insertTask: inserted });
+    const a = await createTask(deps(db), input());
+    const b = await createTask(deps(db), input());
+    expect(a.task.id).not.toBe(b.task.id);
+  });
+
+  it('answers a repeat of the same request under the same Idempotency-Key with the task it created, creating nothing', async () => {
+    const first = fakeDb({ insertTask: inserted });
+    const original = (await createTask(deps(first), input({ idempotencyKey: 'k1' }))).task;
+    const [params] = first.callsOf('insertTask');
+    const stored = inserted(params as unknown[]);
+    const db = fakeDb({ insertTask: [], selectTaskByIdempotencyKey: stored });
+    const repeat = await createTask(deps(db), input({ idempotencyKey: 'k1' }));
+    expect(repeat).toEqual({ task: original, created: false });
+    expect(db.callsOf('selectTaskByIdempotencyKey')).toEqual([['k1']]);
+  });
+
+  it.each([
+    ['command', { command: 'echo other' }],
+    ['timeoutSeconds', { timeoutSeconds: 61 }],
+    ['maxAttempts', { maxAttempts: 2 }],
+  ])('answers 409 when the Idempotency-Key was used with another %s', async (_field, change) => {
+    const first = fakeDb({ insertTask: inserted });
+    await createTask(deps(first), input({ idempotencyKey: 'k1' }));
+    const stored = inserted(first.callsOf('insertTask')[0] as unknown[]);
+    const db = fakeDb({ insertTask: [], selectTaskByIdempotencyKey: stored });
+    await expect(createTask(deps(db), input({ idempotencyKey: 'k1', ...change }))).rejects.toMatchObject({
+      status: 409,
+      message: expect.stringMatching(/Idempotency-Key was already used/),
+    });
   });
 });

@@ -1,9 +1,13 @@
 import { AGENT_BODY_LIMIT } from '../../contract/http';
 import { buildEvent } from '../../test/support/events';
+import { fakeDb, recordingLog } from '../../test/support/fakes';
+import { buildRunningRow, LEASE_TOKEN, TASK_ID } from '../../test/support/tasks';
+import { loadConfig } from '../shared/config';
+import type { TaskRow } from '../shared/db/tasks';
 import { HttpError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../shared/errors';
-import { finalState, parseFinishRequest } from './finish-task';
+import { type FinishInput, finalState, finishTask, parseFinishRequest } from './finish-task';
 
-const ID = '0b8a3c52-8d2e-4f55-9a53-6f0f1a6a2d11';
+const ID = TASK_ID;
 const VALID = { exitCode: 0, stdout: 'hello\n', stderr: '' };
 
 const finishEvent = (body: unknown, headers: Record<string, string> = {}) =>
@@ -125,5 +129,97 @@ describe('finalState', () => {
 
   it.each(['timed_out', 'canceled', 'failed'] as const)('is the agent’s explicit state %s', (state) => {
     expect(finalState({ state, exitCode: 0 })).toBe(state);
+  });
+});
+
+describe('finishTask', () => {
+  const NOW = new Date('2026-11-28T10:05:00.000Z');
+  const AGENT = 'a1';
+  const input = (overrides: Partial<FinishInput> = {}): FinishInput => ({
+    ...parse(VALID, { 'x-lease-token': LEASE_TOKEN }),
+    ...overrides,
+  });
+  /** The row as the finish leaves it (what the update returns). */
+  const ended = (i: FinishInput, overrides: Partial<TaskRow> = {}): TaskRow =>
+    buildRunningRow(AGENT, NOW, {
+      state: 'succeeded',
+      exit_code: i.exitCode,
+      stdout: i.stdout,
+      stderr: i.stderr,
+      finish_hash: i.bodyHash,
+      finished_at: NOW,
+      lease_expires_at: null,
+      deadline_at: null,
+      ...overrides,
+    });
+  const deps = (db: ReturnType<typeof fakeDb>, env: Record<string, string> = {}) => ({
+    db,
+    now: () => NOW,
+    config: loadConfig(env),
+    log: recordingLog(),
+  });
+
+  it("ends the running task with the agent's result, lease token and body hash, and answers it", async () => {
+    const i = input();
+    const db = fakeDb({ endRunningTask: [ended(i)] });
+    const task = await finishTask(deps(db), ID, AGENT, i);
+    expect(task).toMatchObject({ id: ID, state: 'succeeded', exitCode: 0, stdout: 'hello\n', stderr: '' });
+    expect(db.calls).toEqual([
+      {
+        statement: 'endRunningTask',
+        params: [ID, AGENT, LEASE_TOKEN, 'succeeded', 0, 'hello\n', '', false, null, i.bodyHash, NOW],
+      },
+    ]);
+  });
+
+  it('caps each stream at OUTPUT_LIMIT_BYTES again, head and tail, and marks the task outputTruncated', async () => {
+    const i = input({ stdout: `${'a'.repeat(3000)}${'z'.repeat(3000)}`, stderr: 'e'.repeat(1024) });
+    const db = fakeDb({ endRunningTask: (params) => [ended(i, { stdout: params[5] as string, output_truncated: true })] });
+    await finishTask(deps(db, { OUTPUT_LIMIT_BYTES: '1024' }), ID, AGENT, i);
+    const [params] = db.callsOf('endRunningTask') as unknown[][];
+    const stdout = params?.[5] as string;
+    expect(Buffer.byteLength(stdout)).toBeLessThanOrEqual(1024);
+    expect(stdout.startsWith('aaa')).toBe(true);
+    expect(stdout.endsWith('zzz')).toBe(true);
+    expect(stdout).toMatch(/bytes omitted/);
+    // a stream exactly at the limit is kept whole
+    expect(params?.[6]).toBe('e'.repeat(1024));
+    expect(params?.[7]).toBe(true);
+  });
+
+  it('answers an identical retry from the same agent with the task as it ended (200 again), changing nothing', async () => {
+    const i = input();
+    const db = fakeDb({ endRunningTask: [], selectTask: [ended(i)] });
+    const task = await finishTask(deps(db), ID, AGENT, i);
+    expect(task).toMatchObject({ id: ID, state: 'succeeded', stdout: 'hello\n' });
+    expect(db.calls.map((c) => c.statement)).toEqual(['endRunningTask', 'selectTask']);
+  });
+
+  it.each([
+    ['another agent holds the running task', { agent_id: 'a2', state: 'running', finish_hash: null }, /held by another agent/],
+    [
+      "the lease token is not the task's current one",
+      { state: 'running', finish_hash: null, lease_token: '11111111-2222-4333-8444-555555555555' },
+      /stale/,
+    ],
+    ['the task already ended with another result', { state: 'succeeded', finish_hash: 'another body' }, /is succeeded, not running/],
+    ['another agent sends the same body to an ended task', { state: 'failed', agent_id: 'a2' }, /is failed, not running/],
+  ] as const)('answers 409 when %s', async (_when, current, detail) => {
+    const i = input();
+    const row = { ...ended(i), ...current } as TaskRow;
+    const db = fakeDb({ endRunningTask: [], selectTask: [row] });
+    await expect(finishTask(deps(db), ID, AGENT, i)).rejects.toMatchObject({ status: 409, message: expect.stringMatching(detail) });
+  });
+
+  it('answers 409 stale without touching the task when the lease token is not a UUID', async () => {
+    const i = input({ leaseToken: 'pick' });
+    const db = fakeDb({ selectTask: [buildRunningRow(AGENT, NOW)] });
+    await expect(finishTask(deps(db), ID, AGENT, i)).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/stale/) });
+    expect(db.calls.map((c) => c.statement)).toEqual(['selectTask']);
+  });
+
+  it('answers 404 for a task that does not exist', async () => {
+    const db = fakeDb({ endRunningTask: [], selectTask: [] });
+    await expect(finishTask(deps(db), ID, AGENT, input())).rejects.toMatchObject({ status: 404 });
   });
 });

@@ -1,46 +1,21 @@
 import { DEFAULT_LIST_LIMIT, LIST_COMMAND_MAX_CHARS, MAX_LIST_LIMIT } from '../../contract/http';
 import { buildEvent } from '../../test/support/events';
-import type { Db } from '../shared/db/db';
+import { fakeDb } from '../../test/support/fakes';
+import { buildTaskRow } from '../../test/support/tasks';
 import { ValidationError } from '../shared/errors';
 import { decodeCursor, encodeCursor, listTasks, parseListTasksRequest } from './list-tasks';
 
 const parse = (query: Record<string, string | string[]>) => parseListTasksRequest(buildEvent({ path: '/tasks', query }));
 
-/** A database that records the one query listTasks runs and answers with the rows given. */
-function fakeDb(rows: Record<string, unknown>[]): { db: Db; calls: unknown[][] } {
-  const calls: unknown[][] = [];
-  const query = async <R>(_text: string, params?: readonly unknown[]) => {
-    calls.push([...(params ?? [])]);
-    return rows as R[];
-  };
-  // listTasks only queries: the rest of Db is left out on purpose.
-  return { db: { kind: 'embedded', query } as unknown as Db, calls };
-}
-
-function row(seq: number) {
-  return {
+/** A list row (no output columns) with this seq. */
+const row = (seq: number) =>
+  buildTaskRow({
     id: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`,
     seq: String(seq),
     command: `echo ${seq}`,
-    state: 'queued',
-    timeout_seconds: 3600,
-    exit_code: null,
-    output_truncated: false,
-    error: null,
-    agent_id: null,
-    lease_token: null,
-    lease_expires_at: null,
-    cancel_requested: false,
-    attempts: 0,
-    max_attempts: 1,
-    idempotency_key: null,
-    request_hash: null,
-    finish_hash: null,
-    created_at: new Date('2026-11-28T10:00:00.000Z'),
-    started_at: null,
-    finished_at: null,
-  };
-}
+    stdout: undefined,
+    stderr: undefined,
+  });
 
 describe('the list cursor', () => {
   it.each(['1', '42', '999999999999999999'])('decodes what it encodes (seq %s)', (seq) => {
@@ -133,7 +108,7 @@ describe('parseListTasksRequest', () => {
 
 describe('listTasks', () => {
   it('returns the page without output and no cursor when nothing follows', async () => {
-    const { db } = fakeDb([row(3), row(2)]);
+    const db = fakeDb({ selectTaskPage: [row(3), row(2)] });
     const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 2 });
     expect(page.tasks.map((t) => t.command)).toEqual(['echo 3', 'echo 2']);
     expect(page.nextCursor).toBeNull();
@@ -142,16 +117,16 @@ describe('listTasks', () => {
   });
 
   it('asks for one row more than the limit and returns a cursor at the last task shown', async () => {
-    const { db, calls } = fakeDb([row(9), row(8), row(7)]);
+    const db = fakeDb({ selectTaskPage: [row(9), row(8), row(7)] });
     const page = await listTasks({ db }, { states: ['queued'], beforeSeq: '10', limit: 2 });
-    expect(calls).toEqual([[['queued'], '10', 3, LIST_COMMAND_MAX_CHARS]]);
+    expect(db.calls).toEqual([{ statement: 'selectTaskPage', params: [['queued'], '10', 3, LIST_COMMAND_MAX_CHARS] }]);
     expect(page.tasks).toHaveLength(2);
     expect(page.nextCursor).not.toBeNull();
     expect(decodeCursor(page.nextCursor as string)).toBe('8');
   });
 
   it('flags a command the query cut, and leaves the flag out of the others', async () => {
-    const { db } = fakeDb([{ ...row(2), command: 'x'.repeat(LIST_COMMAND_MAX_CHARS), command_truncated: true }, row(1)]);
+    const db = fakeDb({ selectTaskPage: [{ ...row(2), command: 'x'.repeat(LIST_COMMAND_MAX_CHARS), command_truncated: true }, row(1)] });
     const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 2 });
     expect(page.tasks[0]).toMatchObject({ command: 'x'.repeat(LIST_COMMAND_MAX_CHARS), commandTruncated: true });
     expect(page.tasks[1]).not.toHaveProperty('commandTruncated');
@@ -159,7 +134,7 @@ describe('listTasks', () => {
 
   it('ends the page before its JSON passes the byte budget, with a cursor at the last task that fitted', async () => {
     const rows = [5, 4, 3, 2, 1].map((seq) => ({ ...row(seq), error: '\u0001'.repeat(100) }));
-    const { db } = fakeDb(rows);
+    const db = fakeDb({ selectTaskPage: rows });
     const one = Buffer.byteLength(JSON.stringify((await listTasks({ db }, { states: null, beforeSeq: null, limit: 1 })).tasks[0]));
     const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 5 }, 64 + 2.5 * (one + 1));
     expect(page.tasks.map((t) => t.id)).toEqual([rows[0]?.id, rows[1]?.id]);
@@ -168,7 +143,7 @@ describe('listTasks', () => {
   });
 
   it('always returns one task, however large', async () => {
-    const { db } = fakeDb([row(2), row(1)]);
+    const db = fakeDb({ selectTaskPage: [row(2), row(1)] });
     const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 2 }, 10);
     expect(page.tasks).toHaveLength(1);
     expect(decodeCursor(page.nextCursor as string)).toBe('2');

@@ -128,8 +128,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         // Held picks answer now (204) instead of holding the shutdown for up to 20 s.
         await closeDeps(deps);
         server.closeIdleConnections();
+        // A held pick answered after that call leaves its keep-alive connection open and idle
+        // (Node closes idle connections once, at close()), which held shutdown for the whole
+        // grace: close those too as they become idle.
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         await closed;
+        clearInterval(sweep);
         clearTimeout(timer);
         if (!options.db) await db.close();
       })();

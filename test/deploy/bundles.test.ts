@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { routes } from '../../functions/routes';
-import { createFreshDatabase, type FreshDatabase, noTestDatabase, ROOT, readYaml, samFunctions, type Template } from './helpers';
+import { itUnless } from '../support/conditional';
+import { expectProblem } from '../support/problem';
+import { createFreshDatabase, type FreshDatabase, ROOT, readYaml, samFunctions, type Template, testDatabaseMissing } from './helpers';
 
 const FIXTURES = resolve(__dirname, '../../../shared/fixtures/apigw');
 
@@ -101,7 +103,8 @@ const BUNDLE_API_TOKEN = 'bundle-test-api-token-0123456789';
 const BUNDLE_AGENT_TOKEN = 'bundle-test-agent-token-0123456789';
 
 describe('the bundled handlers answering real API Gateway events', () => {
-  const skip = noTestDatabase('invoking the bundled handlers against PostgreSQL');
+  const missing = testDatabaseMissing('invoking the bundled handlers against PostgreSQL');
+  const skip = missing !== null;
   const fixtures = existsSync(FIXTURES)
     ? readdirSync(FIXTURES)
         .filter((f) => f.endsWith('.json'))
@@ -110,7 +113,7 @@ describe('the bundled handlers answering real API Gateway events', () => {
   if (fixtures.length === 0) {
     console.warn(`${FIXTURES} holds no API Gateway events: the bundles are invoked with the walk-through only.`);
   }
-  const ready = skip ? it.skip : it;
+  const ready = itUnless(missing);
 
   let db: FreshDatabase;
   let child: ChildProcess;
@@ -185,9 +188,7 @@ describe('the bundled handlers answering real API Gateway events', () => {
     for (const v of Object.values(r.headers ?? {})) expect(['string', 'number', 'boolean']).toContain(typeof v);
     expect(typeof (r.body ?? '')).toBe('string');
     if ((r.statusCode as number) >= 400) {
-      expect(String(r.headers?.['content-type'])).toMatch(/^application\/problem\+json/);
-      const problem = JSON.parse(r.body as string) as Record<string, unknown>;
-      expect(problem).toMatchObject({ status: r.statusCode, title: expect.any(String), detail: expect.any(String) });
+      expectProblem(r, r.statusCode as number);
     } else if (r.statusCode !== 204) {
       expect(String(r.headers?.['content-type'])).toMatch(/^application\/json/);
       JSON.parse(r.body as string);
@@ -198,21 +199,21 @@ describe('the bundled handlers answering real API Gateway events', () => {
   const httpDirs = [...new Set(functions.filter((f) => Object.values(f.events).some((e) => e.Type === 'HttpApi')).map((f) => f.dir))];
   const cases = httpDirs.flatMap((dir) => fixtures.map((fixture) => [dir, fixture] as const));
 
-  (cases.length > 0 && !skip ? it.each(cases) : it.skip.each(cases.length > 0 ? cases : [['none', 'none']]))(
-    '%s answers %s with a well-formed response, never a 5xx',
-    async (dir, fixture) => {
-      const event = JSON.parse(readFileSync(join(FIXTURES, fixture), 'utf8')) as { headers?: Record<string, string> };
-      // With the route's token, as a deployed caller sends it, so the event reaches the core.
-      const audience = routes.find((r) => r.dir === dir)?.audience;
-      const token = audience === 'user' ? BUNDLE_API_TOKEN : audience === 'agent' ? BUNDLE_AGENT_TOKEN : undefined;
-      if (token !== undefined) event.headers = { ...event.headers, authorization: `Bearer ${token}` };
-      const r = await answer(dir, event);
-      summary.push(
-        `${dir.padEnd(15)} ${fixture.padEnd(52)} ${r.statusCode} ${r.statusCode !== undefined && r.statusCode >= 400 ? (JSON.parse(r.body as string) as { detail: string }).detail.slice(0, 90) : ''}`,
-      );
-      expect(r.statusCode).toBeLessThan(500);
-    },
-  );
+  // jest refuses an empty table: with no fixtures the one placeholder row is skipped.
+  itUnless(missing ?? (cases.length === 0 ? `no API Gateway events in ${FIXTURES}` : null)).each(
+    cases.length > 0 ? cases : [['none', 'none'] as const],
+  )('%s answers %s with a well-formed response, never a 5xx', async (dir, fixture) => {
+    const event = JSON.parse(readFileSync(join(FIXTURES, fixture), 'utf8')) as { headers?: Record<string, string> };
+    // With the route's token, as a deployed caller sends it, so the event reaches the core.
+    const audience = routes.find((r) => r.dir === dir)?.audience;
+    const token = audience === 'user' ? BUNDLE_API_TOKEN : audience === 'agent' ? BUNDLE_AGENT_TOKEN : undefined;
+    if (token !== undefined) event.headers = { ...event.headers, authorization: `Bearer ${token}` };
+    const r = await answer(dir, event);
+    summary.push(
+      `${dir.padEnd(15)} ${fixture.padEnd(52)} ${r.statusCode} ${r.statusCode !== undefined && r.statusCode >= 400 ? (JSON.parse(r.body as string) as { detail: string }).detail.slice(0, 90) : ''}`,
+    );
+    expect(r.statusCode).toBeLessThan(500);
+  });
 
   /** A request as API Gateway sends it, made from the captured HTTP API event of the fixtures. */
   function request(

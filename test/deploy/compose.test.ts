@@ -3,10 +3,12 @@
  * `docker-compose config -q` validates the file, the rest reads what the seed and issue 5 ask.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { missingTool, ROOT, readYaml } from './helpers';
+import { itUnless } from '../support/conditional';
+import { parseYaml, ROOT, readYaml, toolMissing } from './helpers';
 
 const run = promisify(execFile);
 
@@ -14,17 +16,42 @@ type Service = {
   build?: { context: string; dockerfile: string; target: string };
   image?: string;
   ports?: string[];
+  networks?: string[];
   environment?: string[] | Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   stop_grace_period?: string;
   init?: boolean;
 };
-type Compose = { version?: string; services: Record<string, Service>; volumes?: Record<string, unknown> };
+type Compose = {
+  version?: string;
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+  networks?: Record<string, unknown>;
+};
 
 const compose = readYaml<Compose>('docker-compose.yaml');
+const composeText = readFileSync(join(ROOT, 'docker-compose.yaml'), 'utf8');
 /** Compose interpolation as written in the file (not JavaScript template strings). */
 const interpolated = (name: string, def = '') => `\${${name}:-${def}}`;
+/** A compose variable that must be set: `${NAME:?message}`. */
+const required = (name: string) => new RegExp(`^\\$\\{${name}:\\?[^}]*make env[^}]*\\}$`);
+const noDocker = toolMissing('docker-compose', 'apt-get install docker-compose');
+
+/** `docker-compose config` of the file with `env` (and no .env), or its failure. */
+async function composeConfig(env: Record<string, string>, args: string[] = []): Promise<{ output: string; code: number }> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DB_|SERVER_PUBLISH|API_TOKEN|AGENT_TOKEN)/.test(k)));
+  // --project-directory points at an empty folder so that a developer's own .env is not read.
+  const empty = mkdtempSync(join(tmpdir(), 'compose-config-'));
+  try {
+    const result = await run('docker-compose', ['-f', join(ROOT, 'docker-compose.yaml'), '--project-directory', empty, 'config', ...args], {
+      env: { ...clean, ...env },
+    }).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
+    return { output: `${result.stdout ?? ''}${result.stderr ?? ''}`, code: (result as { code?: number }).code ?? 0 };
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
+}
 const dockerfile = readFileSync(join(ROOT, 'infra', 'Dockerfile'), 'utf8');
 
 function envOf(service: Service): Record<string, string> {
@@ -35,29 +62,65 @@ function envOf(service: Service): Record<string, string> {
 const seconds = (d: string | undefined) => Number(/^(\d+)s$/.exec(d ?? '')?.[1] ?? Number.NaN);
 
 describe('docker-compose.yaml', () => {
-  const skip = missingTool('docker-compose', 'apt-get install docker-compose');
-  (skip ? it.skip : it)('passes docker-compose config -q', async () => {
-    const result = await run('docker-compose', ['-f', 'docker-compose.yaml', 'config', '-q'], { cwd: ROOT }).catch(
-      (e: { stdout?: string; stderr?: string; code?: number }) => e,
-    );
-    expect({ output: `${result.stdout ?? ''}${result.stderr ?? ''}`, code: (result as { code?: number }).code ?? 0 }).toEqual({
-      output: '',
-      code: 0,
-    });
+  itUnless(noDocker)('passes docker-compose config -q', async () => {
+    expect(await composeConfig({ DB_PASSWORD: 'x' }, ['-q'])).toEqual({ output: '', code: 0 });
   });
 
-  it('keeps the seed: its three services, ports, variables and the db-data volume, without the obsolete version key', () => {
+  itUnless(noDocker)('refuses to start without DB_PASSWORD, and says to run make env', async () => {
+    const out = await composeConfig({});
+    expect(out.code).not.toBe(0);
+    expect(out.output).toContain('run make env');
+  });
+
+  itUnless(noDocker)(
+    'publishes PostgreSQL on 127.0.0.1:15432 and the API on 3500 once interpolated, and neither port of an agent',
+    async () => {
+      const out = await composeConfig({ DB_PASSWORD: 'x' });
+      expect(out.code).toBe(0);
+      const resolved = parseYaml<{ services: Record<string, { ports?: unknown[] }> }>(out.output);
+      expect(resolved.services.db?.ports).toEqual(['127.0.0.1:15432:5432/tcp']);
+      expect(resolved.services['backend-api-server']?.ports).toEqual([{ published: 3500, target: 3500 }]);
+      expect(resolved.services['task-exec-agent']?.ports).toBeUndefined();
+    },
+  );
+
+  it('keeps the seed: its three services, the API on 3500, variables and the db-data volume, without the obsolete version key', () => {
     expect(compose.version).toBeUndefined();
     expect(Object.keys(compose.services).sort()).toEqual(['backend-api-server', 'db', 'task-exec-agent']);
-    expect(compose.services['backend-api-server']?.ports).toEqual(['3500:3500']);
-    expect(compose.services['task-exec-agent']?.ports).toEqual(['3000']);
-    expect(compose.services.db?.ports).toEqual([`${interpolated('DB_PUBLISH_PORT', '5432')}:5432`]);
+    expect(compose.services['backend-api-server']?.ports).toEqual([`${interpolated('SERVER_PUBLISH_PORT', '3500')}:3500`]);
     expect(Object.keys(compose.volumes ?? {})).toEqual(['db-data']);
     const server = envOf(compose.services['backend-api-server'] as Service);
     expect(server).toMatchObject({ SERVER_PORT: '3500', DB_USER: 'postgres', DB_HOST: 'db', DB_PORT: '5432', DB_NAME: 'postgres' });
     const agent = envOf(compose.services['task-exec-agent'] as Service);
     expect(agent).toMatchObject({ BACKEND_API_HOST: 'backend-api-server', BACKEND_API_PORT: '3500' });
     expect(agent.POLL_INTERVAL).toMatch(/^\$\{POLL_INTERVAL:-5s\}$/);
+  });
+
+  it('publishes PostgreSQL on loopback only, on 15432 by default so a PostgreSQL already on the host keeps 5432, both configurable', () => {
+    expect(compose.services.db?.ports).toEqual([
+      `${interpolated('DB_PUBLISH_HOST', '127.0.0.1')}:${interpolated('DB_PUBLISH_PORT', '15432')}:5432`,
+    ]);
+  });
+
+  it('puts the database on a network the agents do not join: only the API reaches it', () => {
+    expect(Object.keys(compose.networks ?? {})).toEqual(['data']);
+    expect(compose.services.db?.networks).toEqual(['data']);
+    expect(compose.services['backend-api-server']?.networks).toEqual(['default', 'data']);
+    // No networks key: the agents are on `default` alone.
+    expect(compose.services['task-exec-agent']?.networks ?? ['default']).toEqual(['default']);
+  });
+
+  it('has no default database password: both sides take DB_PASSWORD from .env, and compose refuses without it', () => {
+    expect(composeText).not.toMatch(/secretpass/);
+    expect(envOf(compose.services['backend-api-server'] as Service).DB_PASSWORD).toMatch(required('DB_PASSWORD'));
+    expect(envOf(compose.services.db as Service).POSTGRES_PASSWORD).toMatch(required('DB_PASSWORD'));
+  });
+
+  it("publishes no agent port, and keeps the agent's /healthz on the container's loopback where its healthcheck runs", () => {
+    const agent = compose.services['task-exec-agent'] as Service;
+    expect(agent.ports).toBeUndefined();
+    expect(envOf(agent).AGENT_HEALTH_HOST).toBe('127.0.0.1');
+    expect(agent.healthcheck?.test[3]).toContain('http://127.0.0.1:');
   });
 
   it('listens on all interfaces in the server container and takes both tokens from .env', () => {

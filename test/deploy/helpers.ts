@@ -4,6 +4,7 @@
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import { createScratchDatabase, withDatabase } from '../support/scratch-database';
 
 export const ROOT = resolve(__dirname, '..', '..');
 
@@ -15,6 +16,7 @@ type JsYaml = {
   /** v4 (v3 has one too, without extend) */
   DEFAULT_SCHEMA?: { extend?(types: YamlType[]): unknown };
   load(text: string, options?: { schema?: unknown; filename?: string }): unknown;
+  loadAll(text: string): unknown[];
 };
 
 /**
@@ -70,6 +72,18 @@ export function readYaml<T = Record<string, unknown>>(relativePath: string): T {
   return jsYaml().load(readFileSync(file, 'utf8'), { schema: cloudFormationSchema(), filename: file }) as T;
 }
 
+/** Parses YAML text (one document). */
+export function parseYaml<T = Record<string, unknown>>(text: string): T {
+  return jsYaml().load(text) as T;
+}
+
+/** Parses a YAML stream of `---`-separated documents, leaving out empty ones. */
+export function parseYamlAll<T = Record<string, unknown>>(text: string): T[] {
+  return jsYaml()
+    .loadAll(text)
+    .filter((d) => d !== null && d !== undefined) as T[];
+}
+
 /** The absolute path of an executable on PATH, or null. */
 export function which(name: string): string | null {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -86,13 +100,19 @@ export function which(name: string): string | null {
 }
 
 /**
- * A tool the check needs is missing: print why its check is skipped (.ci/run installs
- * docker-compose and says so when it cannot; cfn-lint comes with these machines).
+ * Why a check cannot run here because a tool it needs is missing, or null (for
+ * describeUnless/itUnless). .ci/run installs docker-compose and says so when it cannot;
+ * cfn-lint comes with these machines.
  */
+export function toolMissing(name: string, install: string): string | null {
+  return which(name) === null ? `${name} is not installed: skipping its check (${install})` : null;
+}
+
+/** A tool the check needs is missing: print why its check is skipped; true when it is. */
 export function missingTool(name: string, install: string): boolean {
-  if (which(name) !== null) return false;
-  console.warn(`${name} is not installed: skipping its check (${install}).`);
-  return true;
+  const reason = toolMissing(name, install);
+  if (reason !== null) console.warn(`${reason}.`);
+  return reason !== null;
 }
 
 export type SamFunction = {
@@ -135,11 +155,7 @@ export function samFunctions(template: Template): SamFunction[] {
 }
 
 /** A connection string to another database on the same server. */
-export function databaseUrl(serverUrl: string, database: string): string {
-  const u = new URL(serverUrl);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
+export const databaseUrl = withDatabase;
 
 export type FreshDatabase = { url: string; drop(): Promise<void> };
 
@@ -147,33 +163,18 @@ export type FreshDatabase = { url: string; drop(): Promise<void> };
  * Creates an empty database on the TEST_DATABASE_URL server, migrated with
  * functions/shared/db/migrate.ts unless `migrated` is false.
  */
-export async function createFreshDatabase(serverUrl: string, prefix: string, migrated = true): Promise<FreshDatabase> {
-  const { Client } = await import('pg');
-  const { randomBytes } = await import('node:crypto');
-  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
-  const admin = new Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`).finally(() => admin.end());
-  const url = databaseUrl(serverUrl, name);
-  if (migrated) {
-    const { openPostgres } = await import('../../functions/shared/db/postgres');
-    const { migrate } = await import('../../functions/shared/db/migrate');
-    const db = openPostgres({ kind: 'postgres', connectionString: url }, { poolMax: 1 });
-    await migrate(db).finally(() => db.close());
-  }
-  return {
-    url,
-    async drop() {
-      const c = new Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`).finally(() => c.end());
-    },
-  };
+export function createFreshDatabase(serverUrl: string, prefix: string, migrated = true): Promise<FreshDatabase> {
+  return createScratchDatabase(serverUrl, { prefix, migrated });
+}
+
+/** Why a check that needs PostgreSQL cannot run here, or null (for describeUnless/itUnless). */
+export function testDatabaseMissing(what: string): string | null {
+  return process.env.TEST_DATABASE_URL ? null : `TEST_DATABASE_URL is not set: skipping ${what}`;
 }
 
 /** Prints why a check that needs PostgreSQL is skipped; true when it is. */
 export function noTestDatabase(what: string): boolean {
-  if (process.env.TEST_DATABASE_URL) return false;
-  console.warn(`TEST_DATABASE_URL is not set: skipping ${what}.`);
-  return true;
+  const reason = testDatabaseMissing(what);
+  if (reason !== null) console.warn(`${reason}.`);
+  return reason !== null;
 }

@@ -9,8 +9,9 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { itUnless } from '../support/conditional';
 import { freePort } from '../support/net';
-import { createFreshDatabase, type FreshDatabase, noTestDatabase, ROOT, readYaml } from './helpers';
+import { createFreshDatabase, type FreshDatabase, ROOT, readYaml, testDatabaseMissing } from './helpers';
 
 const run = promisify(execFile);
 const APP = mkdtempSync(join(tmpdir(), 'te-image-'));
@@ -111,13 +112,13 @@ describe('the compiled app as the images lay it out', () => {
     expect(stdout).toBe(join(realpathSync(APP), 'infra', 'migrations'));
   });
 
-  const skip = noTestDatabase('running the compiled server, agent and migrations against PostgreSQL');
+  const withPostgres = itUnless(testDatabaseMissing('running the compiled server, agent and migrations against PostgreSQL'));
   let db: FreshDatabase | undefined;
   afterAll(async () => {
     await db?.drop();
   });
 
-  (skip ? it.skip : it)('migrates with the compiled `npm run migrate` entry point, once', async () => {
+  withPostgres('migrates with the compiled `npm run migrate` entry point, once', async () => {
     db = await createFreshDatabase(process.env.TEST_DATABASE_URL as string, 'te_image', false);
     const env = { ...BASE_ENV, DATABASE_URL: db.url };
     const first = await run(process.execPath, ['dist/infra/local/migrate-main.js'], { cwd: APP, env });
@@ -126,7 +127,7 @@ describe('the compiled app as the images lay it out', () => {
     expect(again.stdout).toBe('database is up to date\n');
   });
 
-  (skip ? it.skip : it)(
+  withPostgres(
     'serves, runs a task through the agent bundle alone, passes both compose healthcheck commands, and stops cleanly on SIGTERM',
     async () => {
       if (!db) db = await createFreshDatabase(process.env.TEST_DATABASE_URL as string, 'te_image');

@@ -58,11 +58,12 @@ describe('the Makefile (make -n)', () => {
     expect(commands(out)).toEqual(['echo "Scaling task-exec-agent to 3 instance(s)..."', 'docker compose up -d --scale task-exec-agent=3']);
   });
 
-  it('writes the tokens before run and scale-agents', async () => {
-    for (const target of [['run'], ['scale-agents', 'num=2']]) {
+  it('writes the tokens and the database password before every compose command (the compose file has no default password)', async () => {
+    for (const target of [['run'], ['scale-agents', 'num=2'], ['down'], ['down-prune-db'], ['logs']]) {
       const out = await make(['-n', ...target], { composeV2: true });
       expect(out.stdout).toMatch(/API_TOKEN=\$\(openssl rand -hex 32/);
       expect(out.stdout).toMatch(/AGENT_TOKEN=\$\(openssl rand -hex 32/);
+      expect(out.stdout).toMatch(/DB_PASSWORD=\$\(openssl rand -hex 32/);
     }
   });
 
@@ -81,6 +82,7 @@ describe('the Makefile (make -n)', () => {
     ['test', 'npm test'],
     ['lint', 'npm run lint'],
     ['bench', 'npm run bench'],
+    ['smoke', 'npm run test:compose'],
   ])('%s runs %s', async (target, command) => {
     const out = await make(['-n', target]);
     expect(out.stdout.trim()).toBe(command);
@@ -88,18 +90,37 @@ describe('the Makefile (make -n)', () => {
 });
 
 describe('the .env that make writes', () => {
-  it('holds two random 64-hex tokens, is private to its owner, is kept on later runs, and is git-ignored', async () => {
+  it('adds only DB_PASSWORD to an .env from before it, keeping the tokens there', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'make-env-'));
     try {
       copyFileSync(join(ROOT, 'Makefile'), join(dir, 'Makefile'));
-      expect((await make(['env'], { cwd: dir })).code).toBe(0);
+      const old = `API_TOKEN=${'a'.repeat(64)}\nAGENT_TOKEN=${'b'.repeat(64)}\nDB_PUBLISH_PORT=15433\n`;
+      writeFileSync(join(dir, '.env'), old);
+      const made = await make(['env'], { cwd: dir });
+      expect(made.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^wrote a new DB_PASSWORD to \.env .*make down-prune-db\)$/)]);
+      const now = readFileSync(join(dir, '.env'), 'utf8');
+      expect(now.startsWith(old)).toBe(true);
+      expect(now.slice(old.length)).toMatch(/^DB_PASSWORD=[0-9a-f]{64}\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('holds two random 64-hex tokens and a random 64-hex DB_PASSWORD, is private to its owner, is kept on later runs, and is git-ignored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'make-env-'));
+    try {
+      copyFileSync(join(ROOT, 'Makefile'), join(dir, 'Makefile'));
+      const made = await make(['env'], { cwd: dir });
+      expect(made.code).toBe(0);
+      expect(made.stdout).toContain('wrote a new DB_PASSWORD to .env');
       const first = readFileSync(join(dir, '.env'), 'utf8');
       expect(first).toMatch(/^API_TOKEN=[0-9a-f]{64}$/m);
       expect(first).toMatch(/^AGENT_TOKEN=[0-9a-f]{64}$/m);
-      const api = /^API_TOKEN=(\w+)$/m.exec(first)?.[1];
-      expect(api).not.toBe(/^AGENT_TOKEN=(\w+)$/m.exec(first)?.[1]);
+      expect(first).toMatch(/^DB_PASSWORD=[0-9a-f]{64}$/m);
+      const values = ['API_TOKEN', 'AGENT_TOKEN', 'DB_PASSWORD'].map((k) => new RegExp(`^${k}=(\\w+)$`, 'm').exec(first)?.[1]);
+      expect(new Set(values).size).toBe(3);
       expect(statSync(join(dir, '.env')).mode & 0o777).toBe(0o600);
-      await make(['env'], { cwd: dir });
+      expect((await make(['env'], { cwd: dir })).stdout).toBe('');
       expect(readFileSync(join(dir, '.env'), 'utf8')).toBe(first);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,8 @@ import { loadConfig } from '../../functions/shared/config';
 import type { Deps } from '../../functions/shared/deps';
 import { createLogger } from '../../functions/shared/logger';
 import { createApp } from '../../infra/local/app';
-import { missingTool, ROOT, readYaml, samFunctions, type Template } from './helpers';
+import { itUnless } from '../support/conditional';
+import { ROOT, readYaml, samFunctions, type Template, toolMissing } from './helpers';
 
 const run = promisify(execFile);
 const template = readYaml<Template>('template.yaml');
@@ -67,19 +68,19 @@ describe('template.yaml against the route table', () => {
     }
   });
 
-  it('bundles every function with esbuild for nodejs22.x on arm64, with source maps and the SDK external', () => {
+  it('bundles every function with esbuild for nodejs24.x on arm64, with source maps and the SDK external', () => {
     const globals = template.Globals?.Function ?? {};
-    expect(globals.Runtime).toBe('nodejs22.x');
+    expect(globals.Runtime).toBe('nodejs24.x');
     expect(globals.Architectures).toEqual(['arm64']);
     for (const f of functions) {
       const codeUri = f.properties.CodeUri ?? globals.CodeUri;
       const handler = f.properties.Handler ?? globals.Handler;
       expect({ id: f.logicalId, codeUri, handler }).toEqual({ id: f.logicalId, codeUri: './', handler: 'handler.handler' });
-      expect(f.properties.Runtime ?? globals.Runtime).toBe('nodejs22.x');
+      expect(f.properties.Runtime ?? globals.Runtime).toBe('nodejs24.x');
       expect(f.buildProperties).toEqual({
         BuildMethod: 'esbuild',
         EntryPoints: [f.entryPoint],
-        Target: 'node22',
+        Target: 'node24',
         Format: 'cjs',
         Sourcemap: true,
         External: ['@aws-sdk/*', '@electric-sql/pglite'],
@@ -191,21 +192,21 @@ describe('template.yaml: least privilege and log retention', () => {
 
 describe('openapi.yaml against the route table', () => {
   const present = existsSync(join(ROOT, 'openapi.yaml'));
-  if (!present) {
-    console.warn('openapi.yaml does not exist yet: skipping its check against the route table.');
-  }
-  (present ? it : it.skip)('documents exactly the routes of functions/routes.ts', () => {
-    const doc = readYaml<{ paths: Record<string, Record<string, unknown>> }>('openapi.yaml');
-    const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
-    const documented = Object.entries(doc.paths ?? {})
-      .flatMap(([path, item]) =>
-        Object.keys(item ?? {})
-          .filter((m) => methods.includes(m))
-          .map((m) => key(m, path)),
-      )
-      .sort();
-    expect(documented).toEqual([...new Set(routes.map((r) => key(r.method, r.path)))].sort());
-  });
+  itUnless(present ? null : 'openapi.yaml does not exist yet: skipping its check against the route table')(
+    'documents exactly the routes of functions/routes.ts',
+    () => {
+      const doc = readYaml<{ paths: Record<string, Record<string, unknown>> }>('openapi.yaml');
+      const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+      const documented = Object.entries(doc.paths ?? {})
+        .flatMap(([path, item]) =>
+          Object.keys(item ?? {})
+            .filter((m) => methods.includes(m))
+            .map((m) => key(m, path)),
+        )
+        .sort();
+      expect(documented).toEqual([...new Set(routes.map((r) => key(r.method, r.path)))].sort());
+    },
+  );
 });
 
 describe('the Express adapter against the route table', () => {
@@ -235,8 +236,7 @@ describe('the Express adapter against the route table', () => {
 });
 
 describe('cfn-lint', () => {
-  const skip = missingTool('cfn-lint', 'pip install cfn-lint');
-  (skip ? it.skip : it)(
+  itUnless(toolMissing('cfn-lint', 'pip install cfn-lint'))(
     'passes on template.yaml',
     async () => {
       const result = await run('cfn-lint', ['template.yaml'], { cwd: ROOT }).catch((e: { stdout?: string; stderr?: string }) => e);

@@ -7,21 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../support/clock';
 import { itUnless } from '../support/conditional';
 import { pgliteStore, postgresStore } from '../support/databases';
+import { killGroup, processAlive, startAgent, stopAll, stopProcess } from '../support/processes';
 import { call, startTestServer, type TestServer } from '../support/server';
-import {
-  getTask,
-  killGroup,
-  processAlive,
-  startAgent,
-  startDroppingProxy,
-  stopAll,
-  stopProcess,
-  submit,
-  waitFor,
-  waitState,
-} from './support';
+import { getTask, submit, waitState } from '../support/tasks';
+import { startDroppingProxy } from './support';
 
 /** Real PostgreSQL when the run has one; PGlite otherwise (the processes are real either way). */
 const store = postgresStore ?? pgliteStore;
@@ -29,11 +21,14 @@ const LEASE_SECONDS = 3;
 
 /**
  * The server has AGENT_TOKEN, so the agent behind the dropping proxy (another port: a Host the
- * tokenless rule would answer 421, as it would for any proxy in front of a token-less server)
- * is let in by its token.
+ * token-less rule answers 421, as it would for any proxy in front of a token-less server) is
+ * let in by its token. The tests follow a command's processes by the pids it writes down, which
+ * are the host's only outside a PID namespace: their agents use the process group (containment
+ * is tested in agent/containment.test.ts, and against SIGKILL below).
  */
 const AGENT_TOKEN = 'fault-agent-token-0123456789';
-const startTokenAgent = (id: string, url: string, env: Record<string, string> = {}) => startAgent(id, url, { AGENT_TOKEN, ...env });
+const startFaultAgent = (id: string, url: string, env: Record<string, string> = {}) =>
+  startAgent(id, url, { AGENT_TOKEN, AGENT_CONTAINMENT: 'process-group', ...env });
 
 let server: TestServer;
 let scratch: string;
@@ -95,13 +90,25 @@ const safeRead = (file: string) => {
   }
 };
 
+/** Starts an agent and gives it a task whose command tree (a shell and two children) is running. */
+async function agentRunningTree(id: string, env: Record<string, string> = {}) {
+  const agent = startAgent(id, server.url, env);
+  const tree = treeCommand(id);
+  const task = await submit(server.url, { command: tree.command });
+  await waitState(server.url, task.id, 'running');
+  await waitTree(tree.file);
+  return { agent, task, tree };
+}
+
+/** Waits until no process of the tree the command wrote to `file` is left. */
+function treeGone(file: string): Promise<boolean> {
+  const pids = pidsIn(file);
+  return waitFor('the tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+}
+
 describe(`agent faults with real agent processes (${store.name})`, () => {
   it('ends the task of an agent killed with SIGKILL as failed "agent lost: lease expired" within lease plus reaper interval', async () => {
-    const agent = startTokenAgent('fault-kill9', server.url);
-    const tree = treeCommand('kill9');
-    const task = await submit(server.url, { command: tree.command });
-    await waitState(server.url, task.id, 'running');
-    await waitTree(tree.file);
+    const { agent, task, tree } = await agentRunningTree('fault-kill9');
     const killedAt = Date.now();
     agent.child.kill('SIGKILL');
     const ended = await waitState(server.url, task.id, undefined, 30000);
@@ -117,13 +124,13 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
   });
 
   itUnless(namespaceMissing)('takes its running command’s whole PID namespace with it when killed with SIGKILL', async () => {
-    const agent = startTokenAgent('fault-kill9-ns', server.url, { AGENT_CONTAINMENT: 'pid-namespace' });
+    const agent = startAgent('fault-kill9-ns', server.url, { AGENT_TOKEN, AGENT_CONTAINMENT: 'pid-namespace' });
     const marker = `300.${process.pid}${Date.now() % 100000}`;
     const ready = join(scratch, 'kill9-ns-started');
     const command = `(setsid sleep ${marker} > /dev/null 2>&1 &); sleep ${marker} & touch ${ready}; wait`;
     const task = await submit(server.url, { command });
     await waitState(server.url, task.id, 'running');
-    await waitFor('the command to start', () => (safeRead(ready) === '' && existsSync(ready) ? true : null), 20000);
+    await waitFor('the command to start', () => (existsSync(ready) ? true : null), 20000);
     await waitFor('both sleeps to run', () => (processesWith(marker).length === 2 ? true : null), 10000);
     agent.child.kill('SIGKILL');
     // setpriv --pdeathsig: unshare dies with the agent, and the namespace with it.
@@ -132,7 +139,7 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
   });
 
   it('cancels a queued task at once and a running one through its agent, leaving no process of its tree', async () => {
-    const agent = startTokenAgent('fault-cancel', server.url);
+    const agent = startFaultAgent('fault-cancel', server.url);
     const tree = treeCommand('cancel');
     const running = await submit(server.url, { command: tree.command });
     const marker = join(scratch, 'queued-ran');
@@ -150,9 +157,8 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
     const ended = await waitState(server.url, running.id, undefined, 15000);
     expect(ended).toMatchObject({ state: 'canceled', error: 'canceled by user', agentId: 'fault-cancel' });
 
-    const pids = pidsIn(tree.file);
-    expect(pids).toHaveLength(3);
-    await waitFor('the canceled tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+    expect(pidsIn(tree.file)).toHaveLength(3);
+    expect(await treeGone(tree.file)).toBe(true);
     expect(safeRead(marker)).toBe('');
     expect((await getTask(server.url, queued.id)).state).toBe('canceled');
     await stopProcess(agent);
@@ -161,20 +167,20 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
 
   it('hands no task to an agent that hung up during a held pick, whether stopped or killed', async () => {
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      const agent = startTokenAgent(`fault-held-${signal}`, server.url, { POLL_WAIT: '20s' });
+      const agent = startFaultAgent(`fault-held-${signal}`, server.url, { POLL_WAIT: '20s' });
       await waitFor('the agent to start', () => /agent started/.test(agent.output()), 20000);
       await new Promise((r) => setTimeout(r, 1000)); // its pick is now held by the server
       agent.child.kill(signal);
       await agent.exited;
       const task = await submit(server.url, { command: 'echo picked-by-a-live-agent' });
-      const next = startTokenAgent(`fault-after-${signal}`, server.url);
+      const next = startFaultAgent(`fault-after-${signal}`, server.url);
       expect(await waitState(server.url, task.id)).toMatchObject({ state: 'succeeded', agentId: `fault-after-${signal}` });
       await stopProcess(next);
     }
   });
 
   it('lets the current command finish on SIGTERM within the grace, picks nothing more, and exits 0', async () => {
-    const agent = startTokenAgent('fault-term-within', server.url, { AGENT_STOP_GRACE: '20s' });
+    const agent = startFaultAgent('fault-term-within', server.url, { AGENT_STOP_GRACE: '20s' });
     const task = await submit(server.url, { command: 'sleep 2; echo done' });
     expect((await waitState(server.url, task.id, 'running')).agentId).toBe('fault-term-within');
     const next = await submit(server.url, { command: 'echo should-not-run' });
@@ -186,26 +192,17 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
   });
 
   it('stops the command after the grace on SIGTERM, reports it failed "agent stopped", and exits 0', async () => {
-    const agent = startTokenAgent('fault-term-beyond', server.url, { AGENT_STOP_GRACE: '1s' });
-    const tree = treeCommand('beyond');
-    const task = await submit(server.url, { command: tree.command });
-    await waitState(server.url, task.id, 'running');
-    await waitTree(tree.file);
+    const { agent, task, tree } = await agentRunningTree('fault-term-beyond', { AGENT_STOP_GRACE: '1s' });
     const t0 = Date.now();
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - t0).toBeLessThan(10000);
     expect(await getTask(server.url, task.id)).toMatchObject({ state: 'failed', error: 'agent stopped', agentId: 'fault-term-beyond' });
-    const pids = pidsIn(tree.file);
-    await waitFor('the stopped tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+    expect(await treeGone(tree.file)).toBe(true);
   });
 
   it('stops at once on a second SIGTERM, still reporting the task, and exits 0', async () => {
-    const agent = startTokenAgent('fault-term-twice', server.url, { AGENT_STOP_GRACE: '60s' });
-    const tree = treeCommand('twice');
-    const task = await submit(server.url, { command: tree.command });
-    await waitState(server.url, task.id, 'running');
-    await waitTree(tree.file);
+    const { agent, task, tree } = await agentRunningTree('fault-term-twice', { AGENT_STOP_GRACE: '60s' });
     agent.child.kill('SIGTERM');
     await waitFor('the agent to say it is stopping', () => /stopping: no new tasks/.test(agent.output()), 10000);
     // A repeat within a second is taken as the same request (a terminal's Ctrl-C arrives twice
@@ -216,14 +213,13 @@ describe(`agent faults with real agent processes (${store.name})`, () => {
     expect(await agent.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - t0).toBeLessThan(10000);
     expect(await getTask(server.url, task.id)).toMatchObject({ state: 'failed', error: 'agent stopped', agentId: 'fault-term-twice' });
-    const pids = pidsIn(tree.file);
-    await waitFor('the stopped tree to be gone', () => pids.every((pid) => !processAlive(pid)), 10000);
+    expect(await treeGone(tree.file)).toBe(true);
   });
 
   it('retries a finish whose answer was lost on the wire, and the retry is answered 200 with the same task', async () => {
     const proxy = await startDroppingProxy(server.url);
     try {
-      const agent = startTokenAgent('fault-dropped-finish', proxy.url);
+      const agent = startFaultAgent('fault-dropped-finish', proxy.url);
       const task = await submit(server.url, { command: 'echo once' });
       const ended = await waitState(server.url, task.id);
       expect(ended).toMatchObject({ state: 'succeeded', stdout: 'once\n', agentId: 'fault-dropped-finish' });

@@ -7,26 +7,23 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
+import type { Client } from 'pg';
+import { TERMINAL_STATES } from '../../contract/task';
+import { waitFor } from '../support/clock';
+import { describeUnless } from '../support/conditional';
 import { type PrivatePostgres, privatePostgresUnavailable, startPrivatePostgres } from '../support/private-postgres';
-import { ENDED, type Proc, type ServerProc, startAgent, startServerProcess, stopAll, stopProcess, submit, waitFor } from './support';
+import { type Proc, type ServerProc, startAgent, startServerProcess, stopAll, stopProcess } from '../support/processes';
+import { createScratchDatabase, withClient } from '../support/scratch-database';
+import { submit } from '../support/tasks';
 
 const TASKS = 1000;
 const AGENTS = 8;
 const DB = 'te_chaos';
 const unavailable = privatePostgresUnavailable();
-const describeIf = unavailable === null ? describe : describe.skip;
-if (unavailable !== null) console.warn(`chaos test skipped: ${unavailable}`);
+const describeIf = describeUnless(unavailable === null ? null : `private PostgreSQL unavailable (${unavailable})`);
 
-async function admin<T>(pg: PrivatePostgres, fn: (c: Client) => Promise<T>, database = 'postgres'): Promise<T> {
-  const c = new Client({ connectionString: pg.url(database), connectionTimeoutMillis: 3000 });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+/** Runs `fn` on a connection to a database of the private server (`postgres` unless named). */
+const admin = <T>(pg: PrivatePostgres, fn: (c: Client) => Promise<T>, database = 'postgres') => withClient(pg.url(database), fn, 3000);
 
 const lines = (file: string): string[] => {
   try {
@@ -45,7 +42,7 @@ describeIf(`${TASKS} tasks, ${AGENTS} agents, connections terminated and Postgre
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'te-chaos-'));
     pg = (await startPrivatePostgres()) as PrivatePostgres;
-    await admin(pg, (c) => c.query(`create database ${DB}`));
+    await createScratchDatabase(pg.url(), { name: DB });
     // A short lease so that a pick whose answer was lost in the outage ends within the test.
     server = await startServerProcess({ DATABASE_URL: pg.url(DB), LEASE_SECONDS: '5' });
   }, 90000);
@@ -91,7 +88,7 @@ describeIf(`${TASKS} tasks, ${AGENTS} agents, connections terminated and Postgre
           async (c) => {
             const r = await c.query<{ state: string; n: string }>('select state, count(*) as n from tasks group by state');
             const byState = Object.fromEntries(r.rows.map((row) => [row.state, Number(row.n)]));
-            return ENDED.reduce((sum, s) => sum + (byState[s] ?? 0), 0) === TASKS ? byState : null;
+            return TERMINAL_STATES.reduce((sum, s) => sum + (byState[s] ?? 0), 0) === TASKS ? byState : null;
           },
           DB,
         ).catch(() => null),

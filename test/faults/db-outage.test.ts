@@ -4,39 +4,29 @@
  * a bounded time, /health says 503, nothing crashes (an unhandled 'error' event of a pg client
  * would kill this jest worker), and everything, the LISTEN connection included, recovers by itself.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { Client } from 'pg';
+import type { Client } from 'pg';
+import type { PickedTask, Task } from '../../contract/task';
 import { loadConfig } from '../../functions/shared/config';
 import { openPostgres } from '../../functions/shared/db/postgres';
 import { UnavailableError } from '../../functions/shared/errors';
 import { type RunningServer, startServer } from '../../infra/local/server';
 import { eventually } from '../support/clock';
+import { describeUnless } from '../support/conditional';
 import { freePort } from '../support/net';
 import { type PrivatePostgres, privatePostgresUnavailable, startPrivatePostgres } from '../support/private-postgres';
+import { expectProblem } from '../support/problem';
+import { spawnScript, stopProcess } from '../support/processes';
+import { createScratchDatabase, withClient } from '../support/scratch-database';
 import { agentHeaders, call, type Reply } from '../support/server';
 
-const ROOT = join(__dirname, '..', '..');
 const DB = 'te_outage';
 /** connectionTimeoutMillis (5 s) plus slack for a busy 2-core CI box. */
 const BOUND_MS = 8000;
 const unavailable = privatePostgresUnavailable();
-const describeIf = unavailable === null ? describe : describe.skip;
-if (unavailable !== null) {
-  console.warn(`database outage tests skipped: ${unavailable}`);
-}
+const describeIf = describeUnless(unavailable === null ? null : `private PostgreSQL unavailable (${unavailable})`);
 
-type Task = { id: string; state: string; leaseToken: string };
-
-async function admin<T>(pg: PrivatePostgres, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: pg.url(), connectionTimeoutMillis: 3000 });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+/** Runs `fn` on a connection to the private server's `postgres` database. */
+const admin = <T>(pg: PrivatePostgres, fn: (c: Client) => Promise<T>) => withClient(pg.url(), fn, 3000);
 
 /** Terminates every connection to the test database, and only those. */
 const terminateAll = (pg: PrivatePostgres) =>
@@ -62,16 +52,16 @@ describeIf('database outages (private PostgreSQL)', () => {
   let pg: PrivatePostgres;
   let server: RunningServer;
   let task: Task;
-  let picked: Task;
+  let picked: PickedTask;
 
   beforeAll(async () => {
     pg = (await startPrivatePostgres()) as PrivatePostgres;
-    await admin(pg, (c) => c.query(`create database ${DB}`));
+    await createScratchDatabase(pg.url(), { name: DB });
     const config = loadConfig({ DATABASE_URL: pg.url(DB), SERVER_PORT: '0', LOG_LEVEL: 'error', LEASE_SECONDS: '30' });
     server = await startServer(config);
     // One running task (picked) and one queued (task) to aim the per-task endpoints at.
     await call(server.url, 'POST', '/tasks', { body: { command: 'true' } });
-    picked = (await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('a1') })).body as Task;
+    picked = (await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('a1') })).body as PickedTask;
     task = (await call(server.url, 'POST', '/tasks', { body: { command: 'true' } })).body as Task;
   }, 90000);
 
@@ -109,12 +99,9 @@ describeIf('database outages (private PostgreSQL)', () => {
     for (const [name, send] of requests()) {
       const { reply, ms } = await timed(send());
       seen.push(`${name}: ${reply.status} in ${ms} ms`);
-      expect({ name, status: reply.status, type: reply.headers.get('content-type') }).toEqual({
-        name,
-        status: 503,
-        type: 'application/problem+json',
-      });
-      expect(reply.body).toMatchObject({ status: 503, title: 'Service unavailable' });
+      expect({ name, status: reply.status }).toEqual({ name, status: 503 });
+      expectProblem(reply, 503);
+      expect(reply.body).toMatchObject({ title: 'Service unavailable' });
       expect(ms).toBeLessThan(BOUND_MS);
     }
     return seen;
@@ -188,8 +175,7 @@ describeIf('database outages (private PostgreSQL)', () => {
         timed(call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('a7') })),
       ]);
       for (const { reply, ms } of replies) {
-        expect({ status: reply.status, body: reply.body }).toMatchObject({ status: 503 });
-        expect(reply.headers.get('content-type')).toBe('application/problem+json');
+        expectProblem(reply, 503);
         expect(ms).toBeLessThan(30000);
       }
       console.log(`PostgreSQL frozen: 503 after ${replies.map((r) => r.ms).join(', ')} ms`);
@@ -258,34 +244,26 @@ describeIf('database outages (private PostgreSQL)', () => {
   it('waits for the database at start-up with clear log lines, then serves', async () => {
     await pg.stop('fast');
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'infra/local/server-main.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: pg.url(DB), SERVER_PORT: String(port), LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const server = spawnScript('server', 'infra/local/server-main.ts', {
+      env: { DATABASE_URL: pg.url(DB), SERVER_PORT: String(port), LOG_LEVEL: 'info' },
     });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
-      await eventually(async () => /waiting for the database/.test(out), 30000, 100);
-      const waiting = out.split('\n').find((l) => /waiting for the database/.test(l)) as string;
+      await eventually(async () => /waiting for the database/.test(server.output()), 30000, 100);
+      const waiting = server
+        .output()
+        .split('\n')
+        .find((l) => /waiting for the database/.test(l)) as string;
       console.log(`start-up while PostgreSQL is down:\n  ${waiting}`);
       expect(waiting).toMatch(/ECONNREFUSED/);
-      expect(child.exitCode).toBeNull();
+      expect(server.alive()).toBe(true);
       await pg.start();
-      await eventually(async () => /listening on/.test(out), 30000, 100);
-      expect(out).toMatch(/database reachable/);
+      await eventually(async () => /listening on/.test(server.output()), 30000, 100);
+      expect(server.output()).toMatch(/database reachable/);
       expect((await call(`http://127.0.0.1:${port}`, 'GET', '/health')).status).toBe(200);
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      await stopProcess(server);
     }
     // One "waiting" line per outage, not one per attempt.
-    expect(out.match(/waiting for the database/g)?.length).toBe(1);
+    expect(server.output().match(/waiting for the database/g)?.length).toBe(1);
   }, 90000);
 });

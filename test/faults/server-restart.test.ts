@@ -3,29 +3,21 @@
  * run, agents and their running commands carry on, finishes wait for the next server, and every
  * task ends once; on SIGTERM it stops within seconds even while an agent holds a pick.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
+import type { Task } from '../../contract/task';
+import { waitFor } from '../support/clock';
+import { describeUnless } from '../support/conditional';
 import { freePort } from '../support/net';
 import { type PrivatePostgres, privatePostgresUnavailable, startPrivatePostgres } from '../support/private-postgres';
-import {
-  type Proc,
-  type ServerProc,
-  startAgent,
-  startServerProcess,
-  stopAll,
-  stopProcess,
-  submit,
-  type TaskView,
-  waitFor,
-  waitState,
-} from './support';
+import { type Proc, type ServerProc, startAgent, startServerProcess, stopAll, stopProcess } from '../support/processes';
+import { createScratchDatabase } from '../support/scratch-database';
+import { submit, waitState } from '../support/tasks';
 
 const DB = 'te_restart';
 const unavailable = privatePostgresUnavailable();
-const describeIf = unavailable === null ? describe : describe.skip;
-if (unavailable !== null) console.warn(`server restart tests skipped: ${unavailable}`);
+const describeIf = describeUnless(unavailable === null ? null : `private PostgreSQL unavailable (${unavailable})`);
 
 describeIf('the server dies and comes back (private PostgreSQL)', () => {
   let pg: PrivatePostgres;
@@ -36,9 +28,7 @@ describeIf('the server dies and comes back (private PostgreSQL)', () => {
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'te-restart-'));
     pg = (await startPrivatePostgres()) as PrivatePostgres;
-    const c = new Client({ connectionString: pg.url() });
-    await c.connect();
-    await c.query(`create database ${DB}`).finally(() => c.end());
+    await createScratchDatabase(pg.url(), { name: DB });
     port = await freePort();
     env = { DATABASE_URL: pg.url(DB), LEASE_SECONDS: '15' };
   }, 90000);
@@ -55,15 +45,23 @@ describeIf('the server dies and comes back (private PostgreSQL)', () => {
     let server: ServerProc = await startServerProcess(env, port);
     const agents: Proc[] = [startAgent('restart-1', server.url), startAgent('restart-2', server.url)];
     const ran = join(scratch, 'ran.txt');
-    const slow = await submit(server.url, { command: `echo "$TASK_ID" >> ${ran}; sleep 4; echo slow-done` });
+    // The running command ends only when the test says so: after the kill, so that its result
+    // can only reach the next server (a `sleep` ended before the kill on a loaded machine).
+    const release = join(scratch, 'release');
+    const slow = await submit(server.url, {
+      command: `echo "$TASK_ID" >> ${ran}; while [ ! -e ${release} ]; do sleep 0.05; done; echo slow-done`,
+    });
     const fast = [];
     for (let i = 0; i < 30; i++) fast.push(await submit(server.url, { command: `echo "$TASK_ID" >> ${ran}` }));
-    await waitState(server.url, slow.id, 'running');
+    const running = await waitState(server.url, slow.id, 'running');
+    const holder = agents.find((a) => a.name === running.agentId) as Proc;
 
     server.child.kill('SIGKILL');
     await server.exited;
     const downAt = Date.now();
-    await new Promise((r) => setTimeout(r, 2000));
+    writeFileSync(release, '');
+    // Down until the holder has met the dead server (its finish, or a heartbeat, failed).
+    await waitFor('the holder to find the server gone', () => /server unreachable/.test(holder.output()), 30000, 50, holder.output);
     server = await startServerProcess(env, port);
     const upAfter = Date.now() - downAt;
 
@@ -78,12 +76,13 @@ describeIf('the server dies and comes back (private PostgreSQL)', () => {
         !(t.state === 'failed' && t.error === 'agent lost: lease expired' && !runs.includes(t.id)),
     );
     expect(unexpected).toEqual([]);
-    const slowEnded = ended[0] as TaskView;
-    expect(slowEnded).toMatchObject({ state: 'succeeded', stdout: 'slow-done\n' });
+    const slowEnded = ended[0] as Task;
+    expect(slowEnded).toMatchObject({ state: 'succeeded', stdout: 'slow-done\n', agentId: holder.name });
     const lostInFlight = ended.filter((t) => t.state === 'failed').length;
     for (const a of agents) expect(a.alive()).toBe(true);
-    // The agent that held the slow task reported it to the next server.
-    const holder = agents.find((a) => a.name === (slowEnded.agentId as string)) as Proc;
+    // The holder reported the slow task to the next server, and said so once it got the answer
+    // (the server stores the result before the agent reads the answer and logs).
+    await waitFor('the holder to find the server back', () => /server reachable again/.test(holder.output()), 30000, 50, holder.output);
     expect(holder.output()).toMatch(/server reachable again/);
     console.log(
       `server killed with SIGKILL and back after ${upAfter} ms: ${31 - lostInFlight} of 31 tasks succeeded once each, the running one included; ${lostInFlight} picked by the dead server in its last moment ended "agent lost" without running`,

@@ -9,13 +9,27 @@ export function movableClock(): { now: () => Date; advance(seconds: number): voi
   };
 }
 
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws). */
-export async function eventually<T>(check: () => Promise<T | null | undefined | false>, timeoutMs = 20000, everyMs = 50): Promise<T> {
+/**
+ * Polls `probe` every `everyMs` until it returns something truthy, and returns that; after
+ * `timeoutMs` throws an error naming `what` (and what `explain` adds, such as a process's log).
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | Promise<T>,
+  timeoutMs = 30000,
+  everyMs = 50,
+  explain?: () => string,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    const value = await probe();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs} ms${explain ? `\n${explain()}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws). */
+export function eventually<T>(check: () => Promise<T | null | undefined | false>, timeoutMs = 20000, everyMs = 50): Promise<T> {
+  return waitFor('a condition', check, timeoutMs, everyMs) as Promise<T>;
 }

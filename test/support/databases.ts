@@ -2,14 +2,15 @@
  * Test databases: a migrated template is built once per run (global-setup.ts); each test
  * file gets its own copy, on PGlite always and on real PostgreSQL when TEST_DATABASE_URL is set.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import type { Db } from '../../functions/shared/db/db';
 import { openEmbedded } from '../../functions/shared/db/embedded';
 import { openPostgres } from '../../functions/shared/db/postgres';
+import { createScratchDatabase } from './scratch-database';
+
+export { withDatabase } from './scratch-database';
 
 export const PGLITE_TEMPLATE = join(tmpdir(), `task-executor-template-${process.env.TEST_RUN_ID ?? 'local'}.tar.gz`);
 export const PG_TEMPLATE_DB = `te_template_${process.env.TEST_RUN_ID ?? 'local'}`;
@@ -19,13 +20,6 @@ export type Store = {
   /** A fresh migrated database, isolated from every other test file. */
   open(): Promise<Db>;
 };
-
-/** A connection string to another database on the TEST_DATABASE_URL server. */
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 export const pgliteStore: Store = {
   name: 'pglite',
@@ -40,24 +34,14 @@ export const postgresStore: Store | null = process.env.TEST_DATABASE_URL
   ? {
       name: 'postgres',
       async open() {
-        const url = process.env.TEST_DATABASE_URL as string;
-        const name = `te_${randomBytes(6).toString('hex')}`;
-        const admin = new Client({ connectionString: url });
-        await admin.connect();
-        try {
-          await admin.query(`create database ${name} template ${PG_TEMPLATE_DB}`);
-        } finally {
-          await admin.end();
-        }
-        const db = openPostgres({ kind: 'postgres', connectionString: withDatabase(url, name) }, { poolMax: 30 });
+        const scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL as string, { template: PG_TEMPLATE_DB });
+        const db = openPostgres({ kind: 'postgres', connectionString: scratch.url }, { poolMax: 30 });
         const close = db.close.bind(db);
         return {
           ...db,
           async close() {
             await close();
-            const c = new Client({ connectionString: url });
-            await c.connect();
-            await c.query(`drop database if exists ${name} with (force)`).finally(() => c.end());
+            await scratch.drop();
           },
         };
       },

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { Client } from 'pg';
 
 /** Builds the migrated templates once per run: a PGlite tarball and a PostgreSQL template database. */
 export default async function globalSetup(): Promise<void> {
@@ -16,15 +15,7 @@ export default async function globalSetup(): Promise<void> {
 
   const url = process.env.TEST_DATABASE_URL;
   if (url) {
-    const { withDatabase } = await import('./databases');
-    const { openPostgres } = await import('../../functions/shared/db/postgres');
-    const admin = new Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`drop database if exists ${PG_TEMPLATE_DB} with (force)`);
-    await admin.query(`create database ${PG_TEMPLATE_DB}`);
-    await admin.end();
-    const pg = openPostgres({ kind: 'postgres', connectionString: withDatabase(url, PG_TEMPLATE_DB) }, { poolMax: 1 });
-    await migrate(pg);
-    await pg.close();
+    const { createScratchDatabase } = await import('./scratch-database');
+    await createScratchDatabase(url, { name: PG_TEMPLATE_DB, migrated: true });
   }
 }

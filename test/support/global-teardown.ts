@@ -1,5 +1,4 @@
 import { rmSync } from 'node:fs';
-import { Client } from 'pg';
 
 /** Removes the templates built by global-setup.ts. */
 export default async function globalTeardown(): Promise<void> {
@@ -7,8 +6,7 @@ export default async function globalTeardown(): Promise<void> {
   rmSync(PGLITE_TEMPLATE, { force: true });
   const url = process.env.TEST_DATABASE_URL;
   if (url) {
-    const admin = new Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`drop database if exists ${PG_TEMPLATE_DB} with (force)`).finally(() => admin.end());
+    const { dropDatabase } = await import('./scratch-database');
+    await dropDatabase(url, PG_TEMPLATE_DB);
   }
 }

@@ -3,6 +3,7 @@
  * does. Lowercase SQL, values only as cast parameters, time passed in (never now() in SQL) so
  * tests can move the clock. Driver errors are translated by the Db (see db/errors.ts).
  */
+import { LIST_COMMAND_MAX_CHARS } from '../../../contract/http';
 import type { Task, TaskState } from '../../../contract/task';
 import type { Queryable } from './db';
 
@@ -111,6 +112,45 @@ export async function insertTask(q: Queryable, t: NewTask): Promise<TaskRow | nu
   return rows[0] ?? null;
 }
 
+export type Backlog = {
+  /** finished tasks first (state succeeded, exit code 0, one line of stdout, held by one of ten agents) */
+  succeeded: number;
+  /** then queued tasks */
+  queued: number;
+  /** the first task's created_at; each next one a millisecond later */
+  from: Date;
+};
+
+/**
+ * Loads a backlog in one statement, for load tests (`npm run bench` builds its 1M-task table
+ * with it): tasks that look as the API leaves them, oldest first. Not used by the API. It sends
+ * no NOTIFY: nobody is picking while a backlog is loaded.
+ */
+export async function insertTaskBacklog(q: Queryable, b: Backlog): Promise<void> {
+  await q.query(
+    `insert into tasks (id, command, state, timeout_seconds, exit_code, stdout, stderr, output_truncated, error, agent_id,
+                        attempts, max_attempts, finish_hash, created_at, started_at, finished_at)
+     select gen_random_uuid(),
+            'echo backlog ' || i,
+            case when i <= $1::int then 'succeeded' else 'queued' end,
+            3600,
+            case when i <= $1::int then 0 end,
+            case when i <= $1::int then 'backlog ' || i || chr(10) end,
+            case when i <= $1::int then '' end,
+            false,
+            null,
+            case when i <= $1::int then 'bench-backlog-' || (i % 10) end,
+            case when i <= $1::int then 1 else 0 end,
+            1,
+            case when i <= $1::int then md5(i::text) end,
+            $3::timestamptz + make_interval(secs => i / 1000.0),
+            case when i <= $1::int then $3::timestamptz + make_interval(secs => i / 1000.0 + 0.002) end,
+            case when i <= $1::int then $3::timestamptz + make_interval(secs => i / 1000.0 + 0.004) end
+       from generate_series(1, $1::int + $2::int) as i`,
+    [b.succeeded, b.queued, b.from],
+  );
+}
+
 /** The task created with this Idempotency-Key, if any. */
 export async function selectTaskByIdempotencyKey(q: Queryable, key: string): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>('select * from tasks where idempotency_key = $1::text', [key]);
@@ -133,8 +173,8 @@ export type ListQuery = {
   /** keyset cursor: only rows with seq below it */
   beforeSeq: string | null;
   limit: number;
-  /** commands longer than this many characters come cut, with command_truncated */
-  commandMaxChars: number;
+  /** commands longer than this many characters come cut, with command_truncated (default LIST_COMMAND_MAX_CHARS) */
+  commandMaxChars?: number;
 };
 
 /**
@@ -148,7 +188,7 @@ export async function selectTaskPage(q: Queryable, l: ListQuery): Promise<TaskRo
        and ($2::bigint is null or seq < $2::bigint)
      order by seq desc
      limit $3::int`,
-    [l.states, l.beforeSeq, l.limit + 1, l.commandMaxChars],
+    [l.states, l.beforeSeq, l.limit + 1, l.commandMaxChars ?? LIST_COMMAND_MAX_CHARS],
   );
 }
 
