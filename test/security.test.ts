@@ -197,7 +197,6 @@ describe.each(stores)('bodies held open by clients ($name)', (store) => {
   it('runs with a headers timeout, a request timeout and a connection cap (infra/local/server.ts)', () => {
     expect(server.server.headersTimeout).toBe(HTTP_OPTIONS.headersTimeout);
     expect(server.server.requestTimeout).toBe(HTTP_OPTIONS.requestTimeout);
-    expect(server.server.maxHeadersCount).toBe(HTTP_OPTIONS.maxHeadersCount);
     expect(server.server.maxConnections).toBe(MAX_CONNECTIONS);
   });
 });

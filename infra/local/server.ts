@@ -26,10 +26,10 @@ export const HTTP_OPTIONS = {
   // affected: their request has arrived, only the answer waits.
   requestTimeout: 60_000,
   // How often the two timeouts above are checked (Node's default, 30 s, would add up to 30 s).
+  // Headers stay bounded by Node's 16 KiB maxHeaderSize; their count is not capped, as Node
+  // would drop the headers past the cap silently (a Content-Length among them included).
   connectionsCheckingInterval: 1_000,
-  // Headers are already capped at 16 KiB (Node's maxHeaderSize); this bounds their count.
-  maxHeadersCount: 100,
-} as const satisfies ServerOptions & { maxHeadersCount: number };
+} as const satisfies ServerOptions;
 
 /**
  * Connections beyond this are dropped by the listener. 1,000 busy agents hold about two each
@@ -95,9 +95,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }, deps.lease.reaperIntervalMs);
   reaper.unref();
   const app = createApp(routes, deps);
-  const { maxHeadersCount, ...httpOptions } = HTTP_OPTIONS;
-  const server = createServer(httpOptions, app);
-  server.maxHeadersCount = maxHeadersCount;
+  const server = createServer(HTTP_OPTIONS, app);
   server.maxConnections = MAX_CONNECTIONS;
   server.keepAliveTimeout = 65000;
   await new Promise<void>((resolve, reject) => {

@@ -92,7 +92,7 @@ const safeRead = (file: string) => {
 
 /** Starts an agent and gives it a task whose command tree (a shell and two children) is running. */
 async function agentRunningTree(id: string, env: Record<string, string> = {}) {
-  const agent = startAgent(id, server.url, env);
+  const agent = startFaultAgent(id, server.url, env);
   const tree = treeCommand(id);
   const task = await submit(server.url, { command: tree.command });
   await waitState(server.url, task.id, 'running');
