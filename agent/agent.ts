@@ -122,17 +122,17 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
    */
   function taskLink(task: PickedTask, abort: AbortController) {
     let ended = false;
-    /** when the lease was last extended (a heartbeat or an output send answered) */
-    let extendedAt = Number.NEGATIVE_INFINITY;
+    /** when an output send was last answered (it extended the lease as a heartbeat does) */
+    let sentAt = Number.NEGATIVE_INFINITY;
     const stopThisTask = (reason: StopReason) => {
       if (!ended && !abort.signal.aborted) abort.abort(reason);
     };
     return {
-      get extendedAt() {
-        return extendedAt;
+      get sentAt() {
+        return sentAt;
       },
-      answered(answer: { cancelRequested: boolean }) {
-        extendedAt = performance.now();
+      answered(answer: { cancelRequested: boolean }, bySend = false) {
+        if (bySend) sentAt = performance.now();
         contact();
         if (answer.cancelRequested && !ended && !abort.signal.aborted) {
           deps.log.info('cancel requested; stopping the command', { taskId: task.id });
@@ -162,7 +162,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     let stopped = false;
     const timer = setInterval(async () => {
       if (inFlight || stopped || abort.signal.aborted) return;
-      if (performance.now() - link.extendedAt < everyMs) return;
+      if (performance.now() - link.sentAt < everyMs) return;
       inFlight = true;
       try {
         link.answered(await deps.api.heartbeat(task, hardStop.signal));
@@ -184,7 +184,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     return createLiveOutput({
       limit: task.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT,
       send: (body, signal) => deps.api.sendOutput(task, body, signal),
-      onAck: (ack) => link.answered(ack),
+      onAck: (ack) => link.answered(ack, true),
       onConflict: (error) => link.conflict(error),
       onRetryableError: (error) => lost(error),
       sleep: deps.sleep,

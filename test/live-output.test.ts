@@ -132,6 +132,21 @@ describe.each(stores)('live output on $name', (store) => {
       expect((await read(t.id)).text).toBe('abcdef');
     });
 
+    it('takes a chunk past what it holds once the head is complete; readers see one marker for the bytes between', async () => {
+      const t = await start();
+      const first = 'h'.repeat(2500);
+      expect((await sendOk(t, { stdout: { offset: 0, data: first } })).stdout).toBe(2500);
+      expect((await sendOk(t, { stdout: { offset: 100000, data: 'late\n' } })).stdout).toBe(100005);
+      const { text } = await readAll(t.id);
+      const m = MARKER.exec(text) as RegExpExecArray;
+      const head = text.slice(0, m.index);
+      expect(first.startsWith(head)).toBe(true);
+      expect(text.slice(m.index + m[0].length)).toBe('late\n');
+      expect(Number(m[1])).toBe(100000 - head.length);
+      const task = (await call(server.url, 'GET', `/tasks/${t.id}`)).body as Task;
+      expect(task.stdout).toBe(text);
+    });
+
     it('counts offsets in UTF-8 bytes and never cuts inside a character', async () => {
       const t = await start();
       expect((await sendOk(t, { stdout: { offset: 0, data: '€' } })).stdout).toBe(3);

@@ -2,7 +2,7 @@ import { AGENT_BODY_LIMIT } from '../../contract/http';
 import { capText } from '../../contract/output-limit';
 import { type Task, type TaskState, TERMINAL_STATES } from '../../contract/task';
 import { leaseTokenOf, MISSING_LEASE_TOKEN } from '../shared/auth';
-import { endRunningTask, selectTask, toTask } from '../shared/db/tasks';
+import { endRunningTask, endRunningTaskWithOutput, selectTask, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors';
 import { hashJson } from '../shared/hash';
@@ -88,8 +88,8 @@ export async function finishTask(
   const state = finalState(input);
   // A missing or malformed token cannot be the task's current one: it can only conflict.
   const leaseToken = input.leaseToken !== null && isUuid(input.leaseToken) ? input.leaseToken : null;
-  const row = leaseToken
-    ? await endRunningTask(deps.db, {
+  const request = leaseToken
+    ? {
         id,
         agentId,
         leaseToken,
@@ -101,8 +101,11 @@ export async function finishTask(
         error: input.error,
         finishHash: input.bodyHash,
         now: deps.now(),
-      })
+      }
     : null;
+  // Most tasks streamed nothing and nobody follows them: the plain statement; else the one that
+  // also drops the live output and wakes readers.
+  const row = request ? ((await endRunningTask(deps.db, request)) ?? (await endRunningTaskWithOutput(deps.db, request))) : null;
   if (row !== null) {
     deps.log.info('task finished', { state, exitCode: input.exitCode, agentId });
     return toTask(row);

@@ -1,6 +1,6 @@
 import { MAX_OUTPUT_WAIT_SECONDS, OUTPUT_READ_MAX_BYTES } from '../../contract/http';
 import { isTerminal, STREAMS, type StreamName, type TaskState } from '../../contract/task';
-import { type OutputReadRow, selectOutputForRead } from '../shared/db/tasks';
+import { markOutputWatched, type OutputReadRow, selectOutputForRead } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { NotFoundError, ValidationError } from '../shared/errors';
 import { type Event, queryParams, rejectUnknownParams, singleParam } from '../shared/http';
@@ -83,6 +83,12 @@ export async function readOutput(
       const read = look(rows, request.offset, deps.config.outputLimitBytes);
       const left = deadline - performance.now();
       if (watch === null || read.body !== '' || isTerminal(read.state) || left <= 0 || clientGone?.aborted) return read;
+      if (!(rows[0] as OutputReadRow).output_watched) {
+        // The task's finish NOTIFYs only once it is marked: mark it, then look again, so a finish
+        // that came between the look and the mark is seen by the next look.
+        await markOutputWatched(deps.db, id);
+        continue;
+      }
       // false: the wait is over, the reader hung up, or the server is shutting down
       if (!(await watch.wait(left, clientGone))) return read;
     }

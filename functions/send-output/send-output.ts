@@ -1,7 +1,14 @@
 import { OUTPUT_BODY_LIMIT } from '../../contract/http';
 import { type OutputAck, type OutputChunk, type OutputSend, STREAMS, type StreamName } from '../../contract/task';
 import { leaseTokenOf, MISSING_LEASE_TOKEN } from '../shared/auth';
-import { deleteOmittedOutput, insertOutputChunks, lockTaskForOutput, recordOutputSent, selectTask } from '../shared/db/tasks';
+import {
+  deleteOmittedOutput,
+  insertOutputChunks,
+  lockTaskForOutput,
+  recordOutputSent,
+  selectTask,
+  vacuumTaskOutput,
+} from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors';
 import { type Event, isUuid, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
@@ -51,10 +58,29 @@ function parseChunk(stream: StreamName, value: unknown): OutputChunk {
 type SendDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'config'> & { log: Log };
 
 /**
+ * Bytes of chunks dropped from the rolling tail after which task_output is vacuumed: 8 MiB on
+ * PGlite (which never vacuums by itself), 64 MiB on PostgreSQL (where autovacuum usually has).
+ */
+const VACUUM_AFTER_BYTES = { embedded: 8 * 1048576, postgres: 64 * 1048576 };
+const droppedSinceVacuum = new WeakMap<object, number>();
+
+/**
  * Appends what is new in a send to the task's live output, keeps each stream's storage to its
  * head and rolling tail, extends the lease and wakes held readers; answers how many bytes of
  * each stream the server holds (the agent continues from there). One short transaction.
  */
+/** Vacuums task_output once enough chunks were dropped since the last time (a failure is only logged). */
+async function vacuumNowAndThen(deps: SendDeps, dropped: number): Promise<void> {
+  if (dropped <= 0) return;
+  const total = (droppedSinceVacuum.get(deps.db) ?? 0) + dropped;
+  if (total < VACUUM_AFTER_BYTES[deps.db.kind]) {
+    droppedSinceVacuum.set(deps.db, total);
+    return;
+  }
+  droppedSinceVacuum.set(deps.db, 0);
+  await vacuumTaskOutput(deps.db).catch((error) => deps.log.info('vacuum of task_output failed', { error: (error as Error).message }));
+}
+
 export async function sendOutput(deps: SendDeps, id: string, agentId: string, input: SendInput): Promise<OutputAck> {
   deps.log.appendKeys({ taskId: id });
   const { leaseToken, send } = input;
@@ -68,11 +94,14 @@ export async function sendOutput(deps: SendDeps, id: string, agentId: string, in
           const counts: Record<StreamName, number> = { stdout: Number(held.stdout_bytes), stderr: Number(held.stderr_bytes) };
           const rows: ChunkRow[] = [];
           const grown: StreamName[] = [];
+          let dropped = 0;
           for (const stream of STREAMS) {
             const chunk = send[stream];
             const piece = chunk === undefined ? null : planAppend(counts[stream], chunk, headEnd);
             if (piece === null) continue;
             rows.push(...toChunkRows(stream, piece, headEnd));
+            // Past the limit, every byte appended pushes as much out of the rolling tail.
+            if (piece.end - tailKeep > headEnd) dropped += piece.end - Math.max(piece.start, headEnd + tailKeep);
             counts[stream] = piece.end;
             grown.push(stream);
           }
@@ -89,12 +118,18 @@ export async function sendOutput(deps: SendDeps, id: string, agentId: string, in
             now: deps.now(),
             notify: rows.length > 0,
           });
-          return { ...counts, cancelRequested: row.cancel_requested, leaseExpiresAt: new Date(row.lease_expires_at).toISOString() };
+          const answer: OutputAck = {
+            ...counts,
+            cancelRequested: row.cancel_requested,
+            leaseExpiresAt: new Date(row.lease_expires_at).toISOString(),
+          };
+          return { answer, dropped };
         })
       : null;
   if (ack !== null) {
-    deps.log.debug('output received', { agentId, stdout: ack.stdout, stderr: ack.stderr });
-    return ack;
+    deps.log.debug('output received', { agentId, stdout: ack.answer.stdout, stderr: ack.answer.stderr });
+    await vacuumNowAndThen(deps, ack.dropped);
+    return ack.answer;
   }
   const current = await selectTask(deps.db, id);
   if (current === null) throw new NotFoundError(`There is no task with id ${id}.`);
