@@ -231,7 +231,8 @@ export function createLiveOutput(opts: LiveOutputOptions): LiveOutput {
   function nextBody(): OutputSend | null {
     const active = STREAMS.filter((s) => !streams[s].off && streams[s].runs.length > 0);
     if (active.length === 0) return null;
-    let max = active.length === 1 ? takeMax * 2 : takeMax;
+    // Room for the JSON around the texts comes off each stream's share, so plain text fits at once.
+    let max = (active.length === 1 ? takeMax * 2 : takeMax) - BODY_OVERHEAD;
     for (;;) {
       const body: OutputSend = {};
       for (const s of active) {

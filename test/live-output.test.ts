@@ -21,15 +21,21 @@ const LIMIT = 4096;
 const MARKER = /\n\[\.\.\. (\d+) bytes omitted \.\.\.\]\n/;
 
 /** Counts the output reads the server runs, to show held reads do not spin. */
-function countReads(db: Db): { db: Db; reads: () => number } {
+function countReads(db: Db): { db: Db; reads: () => number; vacuums: () => number } {
   let reads = 0;
+  let vacuums = 0;
   return {
     reads: () => reads,
+    vacuums: () => vacuums,
     db: {
       ...db,
       query: (text, params, name) => {
         if (/left join lateral/.test(text)) reads += 1;
         return db.query(text, params, name);
+      },
+      exec: (sql) => {
+        if (/^vacuum/.test(sql)) vacuums += 1;
+        return db.exec(sql);
       },
     },
   };
@@ -239,6 +245,17 @@ describe.each(stores)('live output on $name', (store) => {
       expect(all.startsWith(text.slice(0, rm.index))).toBe(true);
       expect(all.endsWith(text.slice(rm.index + rm[0].length))).toBe(true);
     });
+
+    it('vacuums task_output once enough chunks were dropped from rolling tails, so their space is reused', async () => {
+      const t = await start();
+      const before = counter.vacuums();
+      const piece = 'v'.repeat(512 * 1024);
+      let held = 0;
+      // 70 MiB: past the 8 MiB (PGlite) and the 64 MiB (PostgreSQL) thresholds
+      for (let i = 0; i < 140; i++) held = (await sendOk(t, { stdout: { offset: held, data: piece } })).stdout;
+      expect(counter.vacuums() - before).toBeGreaterThanOrEqual(1);
+      expect((await chunkRows(t.id)).reduce((n, r) => n + r.bytes, 0)).toBeLessThanOrEqual(LIMIT + piece.length);
+    }, 120000);
 
     it('stores the finish as it came and deletes the chunks with it', async () => {
       const t = await start();
