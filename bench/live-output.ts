@@ -11,8 +11,8 @@
  *    and while a task prints 50 MB (`head -c 50000000 /dev/urandom | base64`), with the peak of
  *    the task_output table and, on the embedded store, the data directory's growth.
  *
- * The pipeline with streaming on and off is bash /work/shared/peer-bench/compare.sh, run as it
- * is and with AGENT_LIVE_OUTPUT=false (see docs/performance.md).
+ * The pipeline with streaming on and off is measured with the agents of `npm start` run as they
+ * are and with AGENT_LIVE_OUTPUT=false (docs/performance.md).
  *
  * Options: --postgres URL, --lines N (200), --every-ms N (50), --megabytes N (50).
  */
