@@ -25,7 +25,7 @@ export async function ls(ctx: Context, opts: LsOptions): Promise<number> {
     return EXIT.ok;
   }
   // Cut to the terminal's width only on a terminal: a pipe gets whole commands (grep finds them).
-  const width = ctx.stdout.isTTY ? (ctx.stdout.columns || 80) : null;
+  const width = ctx.stdout.isTTY ? ctx.stdout.columns || 80 : null;
   ctx.stdout.write(renderTable(answer.page.tasks, ctx.clock.now(), width));
   if (answer.page.nextCursor !== null) ctx.stderr.write(`taskexec: more tasks: taskexec ls --cursor ${answer.page.nextCursor}\n`);
   return EXIT.ok;
