@@ -538,11 +538,12 @@ describe('taskexec when the server is not there', () => {
   });
 });
 
-type Gateway = { url: string; mode: 'pass' | 'unavailable'; close(): Promise<void> };
+type Gateway = { url: string; mode: 'pass' | 'unavailable' | 'no-output-route'; close(): Promise<void> };
 
 /**
  * A stand-in for API Gateway in front of the server: the API lives under a stage path (/prod),
- * other paths answer API Gateway's own 404 body, and `unavailable` answers its 503.
+ * other paths answer API Gateway's own 404 body, `unavailable` answers its 503, and
+ * `no-output-route` answers GET /tasks/{id}/output as a server from before live output did.
  */
 async function startGateway(target: string): Promise<Gateway> {
   const upstream = new URL(target);
@@ -551,6 +552,13 @@ async function startGateway(target: string): Promise<Gateway> {
     const url = req.url ?? '/';
     if (gw.mode === 'unavailable') {
       res.writeHead(503, { 'content-type': 'application/json' }).end('{"message":"Service Unavailable"}');
+      return;
+    }
+    if (gw.mode === 'no-output-route' && /^\/prod\/tasks\/[^/]+\/output/.test(url)) {
+      const detail = `No endpoint at GET ${url.slice('/prod'.length).split('?')[0]}; see openapi.yaml for the API.`;
+      res
+        .writeHead(404, { 'content-type': 'application/problem+json' })
+        .end(JSON.stringify({ type: 'x', title: 'Not found', status: 404, detail }));
       return;
     }
     if (!url.startsWith('/prod/')) {
@@ -594,6 +602,24 @@ describe('taskexec behind a gateway (an API Gateway stage path)', () => {
     const r = await taskexec(['run', 'echo via-gateway; echo e >&2; exit 5'], env);
     expect(r).toMatchObject({ code: 5, stdout: 'via-gateway\n', stderr: 'e\n' });
     expect((await taskexec(['ls'], env)).stdout).toContain('via-gateway');
+  });
+
+  it('runs and follows against a server from before live output, by polling the task', async () => {
+    gw.mode = 'no-output-route';
+    try {
+      const env = { TASKEXEC_URL: `${gw.url}/prod` };
+      expect(await taskexec(['run', 'echo old-server; echo e >&2; exit 7'], env)).toMatchObject({
+        code: 7,
+        stdout: 'old-server\n',
+        stderr: 'e\n',
+      });
+      const id = (await taskexec(['run', '--detach', 'sleep 0.5; echo followed'], env)).stdout.trim();
+      expect(await taskexec(['logs', '-f', id], env)).toMatchObject({ code: 0, stdout: 'followed\n', stderr: '' });
+      expect(await taskexec(['wait', id], env)).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      expect((await taskexec(['show', NO_SUCH_TASK], env)).code).toBe(1);
+    } finally {
+      gw.mode = 'pass';
+    }
   });
 
   it('exits 125 saying it is not the task API when the URL lacks the stage path', async () => {
