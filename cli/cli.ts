@@ -38,9 +38,8 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       io.stderr.write(`taskexec: ${error.message}\n`);
       return error.exitCode;
     }
-    // A bug of ours: say so in one line, with the stack only when asked for.
-    io.stderr.write(`taskexec: unexpected error: ${(error as Error).message ?? String(error)}\n`);
-    if (io.env.TASKEXEC_DEBUG) io.stderr.write(`${(error as Error).stack}\n`);
+    // A bug of ours, not a user's mistake: the stack is what a report needs.
+    io.stderr.write(`taskexec: unexpected error (a bug in taskexec): ${(error as Error).stack ?? String(error)}\n`);
     return EXIT.noAnswer;
   }
 }

@@ -448,7 +448,7 @@ describe('taskexec with no agent (tasks stay queued)', () => {
     const page = await cli(['ls', '--limit', '1']);
     expect(page.stdout.trimEnd().split('\n')).toHaveLength(2);
     expect(page.stdout).toContain(ids[2]);
-    const cursor = /taskexec ls --cursor (\S+)\n$/.exec(page.stderr)?.[1];
+    const cursor = /^taskexec: more tasks: taskexec ls --limit 1 --cursor (\S+)\n$/.exec(page.stderr)?.[1];
     expect(cursor).toBeDefined();
     const next = await cli(['ls', '--limit', '1', '--cursor', cursor as string]);
     expect(next.stdout).toContain(ids[1]);

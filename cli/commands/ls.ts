@@ -27,6 +27,13 @@ export async function ls(ctx: Context, opts: LsOptions): Promise<number> {
   // Cut to the terminal's width only on a terminal: a pipe gets whole commands (grep finds them).
   const width = ctx.stdout.isTTY ? ctx.stdout.columns || 80 : null;
   ctx.stdout.write(renderTable(answer.page.tasks, ctx.clock.now(), width));
-  if (answer.page.nextCursor !== null) ctx.stderr.write(`taskexec: more tasks: taskexec ls --cursor ${answer.page.nextCursor}\n`);
+  if (answer.page.nextCursor !== null) {
+    // The same filters again: the cursor continues this listing, not another.
+    const again = [
+      ...(states.length > 0 ? ['--state', states.join(',')] : []),
+      ...(opts.limit !== undefined ? ['--limit', String(opts.limit)] : []),
+    ];
+    ctx.stderr.write(`taskexec: more tasks: taskexec ls ${[...again, '--cursor', answer.page.nextCursor].join(' ')}\n`);
+  }
   return EXIT.ok;
 }
