@@ -14,7 +14,7 @@ import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
 import { type RunningServer, startServer } from '../infra/local/server';
 import { type Proc, startAgent, stopAll, stopProcess, waitFor } from './faults/support';
-import { describeUnless } from './support/conditional';
+import { describeUnless, itUnless } from './support/conditional';
 import { pgliteStore, postgresStore } from './support/databases';
 import { freePort } from './support/net';
 import { call, startTestServer, type TestServer } from './support/server';
@@ -69,6 +69,20 @@ async function getTask(base: string, id: string): Promise<Task> {
   const res = await call(base, 'GET', `/tasks/${id}`, { headers: auth });
   expect(res.status).toBe(200);
   return res.body as Task;
+}
+
+const noScript = existsSync('/usr/bin/script') ? null : 'util-linux script (a pseudo-terminal) is not installed';
+
+/** Runs a shell command line on a pseudo-terminal (stdout and stderr both the terminal); resolves with what the terminal got. */
+async function onTerminal(commandLine: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  // Not execFileSync: the server answering the CLI runs in this process.
+  const child = spawn('script', ['-qfec', commandLine, '/dev/null'], { env: taskexecEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  return { code, out };
 }
 
 /** The one task whose command contains `marker` (each test's gate file names are unique). */
@@ -330,17 +344,9 @@ describe('taskexec against a real server and agent', () => {
       expect(r).toMatchObject({ code: 0, stdout: 'done\n', stderr: '' });
     });
 
-    const noScript = existsSync('/usr/bin/script') ? null : 'util-linux script (a pseudo-terminal) is not installed';
     describeUnless(noScript)('on a terminal (script from util-linux)', () => {
       it('shows the state and elapsed time in place, and erases it before the task output', async () => {
-        const command = [TASKEXEC, 'run', 'sleep 1.5; echo done; sleep 1.5'].map(shellQuote).join(' ');
-        // Not execFileSync: the server answering it runs in this process.
-        const child = spawn('script', ['-qfec', command, '/dev/null'], { env: taskexecEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-        });
-        const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+        const { code, out } = await onTerminal([TASKEXEC, 'run', 'sleep 1.5; echo done; sleep 1.5'].map(shellQuote).join(' '), env);
         expect(code).toBe(0);
         // Frames: \r, spinner, state, elapsed, hint, erase-to-end; one write each.
         expect(out).toMatch(/\r. (queued|running) \ds {2}Ctrl-C cancels\u001b\[K/u);
@@ -349,6 +355,15 @@ describe('taskexec against a real server and agent', () => {
         // Every frame drawn is erased again: nothing of it is left on the screen.
         const lastFrame = 'Ctrl-C cancels\u001b[K';
         expect(out.slice(out.lastIndexOf(lastFrame) + lastFrame.length).startsWith('\r\u001b[K')).toBe(true);
+      });
+
+      it('draws nothing on a terminal that cannot redraw a line (TERM=dumb)', async () => {
+        const { code, out } = await onTerminal([TASKEXEC, 'run', 'sleep 1.5; echo done'].map(shellQuote).join(' '), {
+          ...env,
+          TERM: 'dumb',
+        });
+        expect(code).toBe(0);
+        expect(out).toBe('done\r\n');
       });
     });
   });
@@ -452,6 +467,17 @@ describe('taskexec with no agent (tasks stay queued)', () => {
     expect(cursor).toBeDefined();
     const next = await cli(['ls', '--limit', '1', '--cursor', cursor as string]);
     expect(next.stdout).toContain(ids[1]);
+  });
+
+  itUnless(noScript)('ls on a terminal cuts each row to its width', async () => {
+    await cli(['run', '--detach', `echo ${'z'.repeat(300)}`]);
+    const { code, out } = await onTerminal(`stty cols 100; ${shellQuote(TASKEXEC)} ls`, env);
+    expect(code).toBe(0);
+    // The table's rows (stderr's more-tasks line, on the same terminal here, is not one).
+    const rows = out.split('\r\n').filter((l) => l !== '' && !l.startsWith('taskexec:'));
+    expect(rows.length).toBeGreaterThan(1);
+    for (const row of rows) expect([...row].length).toBeLessThanOrEqual(100);
+    expect(out).toMatch(/echo z+…\r\n/);
   });
 
   it('ls keeps whole commands when stdout is not a terminal', async () => {
