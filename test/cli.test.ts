@@ -5,7 +5,7 @@
  * token, a server that is down, a gateway in front, a task that does not exist, usage errors.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -486,13 +486,21 @@ describe('taskexec with no agent (tasks stay queued)', () => {
     expect((await cli(['ls'])).stdout).toContain(long);
   });
 
-  it('works the same from the bundle (npm run build:cli) on plain node, without tsx', async () => {
+  it('works the same from the bundle (npm run build:cli) on plain node, built from cli/ and contract/ alone', async () => {
+    // The flags of package.json's build:cli, written to the scratch dir.
     const out = join(scratch, 'taskexec.js');
-    execFileSync(
-      join(ROOT, 'node_modules', '.bin', 'esbuild'),
-      ['cli/main.ts', '--bundle', '--platform=node', '--target=node20', '--format=cjs', `--outfile=${out}`, '--log-level=warning'],
-      { cwd: ROOT },
-    );
+    const meta = join(scratch, 'taskexec.meta.json');
+    const script = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts[
+      'build:cli'
+    ] as string;
+    const args = script
+      .split(/\s+/)
+      .slice(1)
+      .map((a) => a.replace(/^--outfile=.*/, `--outfile=${out}`).replace(/^--metafile=.*/, `--metafile=${meta}`));
+    execFileSync(join(ROOT, 'node_modules', '.bin', 'esbuild'), args, { cwd: ROOT });
+    const inputs = Object.keys((JSON.parse(readFileSync(meta, 'utf8')) as { inputs: Record<string, unknown> }).inputs);
+    expect(inputs.filter((f) => !/^(cli|contract)\/|^package\.json$|^node_modules\/commander\//.test(f))).toEqual([]);
+
     const id = (await cli(['run', '--detach', 'echo bundled'])).stdout.trim();
     const child = spawn(process.execPath, [out, 'show', '--json', id], {
       env: { PATH: process.env.PATH ?? '/usr/bin', TASKEXEC_URL: server.url },
