@@ -41,7 +41,7 @@ export type TaskPage = { tasks: Task[]; nextCursor: string | null };
  * GET /tasks/summary: tasks per state, and the oldest queued task. A count that reached the
  * server's limit (`countLimit`) is reported as that limit and its state listed in `capped`.
  */
-export type TaskSummary = {
+export type TaskOverview = {
   counts: Record<TaskState, number>;
   capped: TaskState[];
   countLimit: number;

@@ -4,7 +4,7 @@
  * header, problem+json details surfaced as ApiError.
  */
 import { HEADERS, pathFor, ROUTES } from '../contract/http';
-import type { Problem, StreamName, Task, TaskPage, TaskState, TaskSummary } from '../contract/task';
+import type { Problem, StreamName, Task, TaskOverview, TaskPage, TaskState } from '../contract/task';
 
 const TOKEN_KEY = 'taskexec.apiToken';
 
@@ -68,8 +68,8 @@ export function listTasks(q: ListQuery, signal?: AbortSignal): Promise<TaskPage>
 }
 
 /** GET /tasks/summary: counts per state and the oldest queued task. */
-export function taskSummary(signal?: AbortSignal): Promise<TaskSummary> {
-  return callJson<TaskSummary>(ROUTES.summary, {}, signal);
+export function taskSummary(signal?: AbortSignal): Promise<TaskOverview> {
+  return callJson<TaskOverview>(ROUTES.summary, {}, signal);
 }
 
 /** GET /tasks/{id}: the task with its output so far. */

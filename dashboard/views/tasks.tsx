@@ -1,7 +1,7 @@
 import { Component } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { MAX_LIST_LIMIT, MAX_TIMEOUT_SECONDS } from '../../contract/http';
-import { isTerminal, TASK_STATES, type Task, type TaskState, type TaskSummary } from '../../contract/task';
+import { isTerminal, TASK_STATES, type Task, type TaskOverview, type TaskState } from '../../contract/task';
 import { createTask, listTasks, taskSummary } from '../api';
 import { formatAgo, formatCount, formatDuration, ranFor, STATE_LABELS } from '../format';
 import { everyWhileVisible, LIST_INTERVAL_MS } from '../live';
@@ -11,7 +11,7 @@ import { mergeHead } from '../merge';
 const PAGE_SIZE = 100;
 
 /** Counts per state and the age of the oldest queued task. */
-function Overview({ summary }: { summary: TaskSummary | null }) {
+function Overview({ summary }: { summary: TaskOverview | null }) {
   return (
     <section class="overview" aria-label="Overview">
       <ul class="counts">
@@ -113,7 +113,7 @@ export function TasksPage() {
   const [rows, setRows] = useState<Task[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [loaded, setLoaded] = useState(false);
-  const [summary, setSummary] = useState<TaskSummary | null>(null);
+  const [summary, setSummary] = useState<TaskOverview | null>(null);
   const [now, setNow] = useState(Date.now());
   const [error, setError] = useState('');
   const [loadingMore, setLoadingMore] = useState(false);
