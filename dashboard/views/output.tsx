@@ -5,7 +5,7 @@ import { AnsiRenderer } from '../ansi';
 import { ApiError, readOutput } from '../api';
 import { whenVisible } from '../live';
 
-/** Output is drawn in slices this big, yielding between them, so a megabyte never freezes the page. */
+/** Output is drawn in blocks about this big, yielding between them, so a megabyte never freezes the page. */
 const SLICE = 64 * 1024;
 
 type Props = {
@@ -21,36 +21,73 @@ type Props = {
  * output unless the reader scrolled up; a button copies the whole stream.
  */
 export function OutputPane({ taskId, stream, snapshot }: Props) {
-  const box = useRef<HTMLPreElement>(null);
+  const box = useRef<HTMLDivElement>(null);
   const text = useRef('');
   const renderer = useRef(new AnsiRenderer());
   const queue = useRef(Promise.resolve());
   const following = useRef(true);
+  const scrolling = useRef(false);
+  /** the block still taking text, and how much it holds */
+  const open = useRef<HTMLDivElement | null>(null);
+  const openSize = useRef(0);
   const [atEnd, setAtEnd] = useState(true);
   const [empty, setEmpty] = useState(true);
   const [live, setLive] = useState(true);
   const [note, setNote] = useState('');
 
-  /** Draws more text, in slices, after whatever is being drawn. */
+  /** Keeps the end in view once per frame while following (a scroll per slice would lay the page out each time). */
+  const scrollSoon = () => {
+    if (scrolling.current) return;
+    scrolling.current = true;
+    requestAnimationFrame(() => {
+      scrolling.current = false;
+      const el = box.current;
+      if (el !== null && following.current) el.scrollTop = el.scrollHeight;
+    });
+  };
+
+  /**
+   * Draws more text after whatever is being drawn, in blocks of about SLICE characters that end
+   * at a line's end: a block the reader cannot see is skipped by layout (content-visibility),
+   * so a megabyte costs a screenful, and the page yields between blocks.
+   */
   const append = (more: string) => {
     if (more === '') return;
     text.current += more;
     setEmpty(false);
     queue.current = queue.current.then(async () => {
-      for (let i = 0; i < more.length; i += SLICE) {
-        const el = box.current;
-        if (el === null) return;
-        el.append(renderer.current.render(more.slice(i, i + SLICE)));
-        if (following.current) el.scrollTop = el.scrollHeight;
-        if (i + SLICE < more.length) await new Promise((r) => setTimeout(r, 0));
+      let rest = more;
+      while (rest !== '' && box.current !== null) {
+        if (open.current === null) {
+          open.current = document.createElement('div');
+          open.current.className = 'block';
+          openSize.current = 0;
+          box.current.append(open.current);
+        }
+        const room = SLICE - openSize.current;
+        let cut = rest.length <= room ? -1 : rest.lastIndexOf('\n', room - 1);
+        if (rest.length > room && cut < 0) cut = rest.indexOf('\n', room);
+        const piece = cut < 0 ? rest : rest.slice(0, cut + 1);
+        open.current.append(renderer.current.render(piece));
+        openSize.current += piece.length;
+        rest = rest.slice(piece.length);
+        if (cut >= 0) {
+          open.current = null;
+          scrollSoon();
+          await new Promise((r) => setTimeout(r, 0));
+        }
       }
+      scrollSoon();
     });
   };
 
   const reset = () => {
     text.current = '';
     renderer.current = new AnsiRenderer();
-    queue.current = queue.current.then(() => box.current?.replaceChildren());
+    queue.current = queue.current.then(() => {
+      open.current = null;
+      box.current?.replaceChildren();
+    });
     setEmpty(true);
   };
 
@@ -134,7 +171,7 @@ export function OutputPane({ taskId, stream, snapshot }: Props) {
         </span>
       </div>
       {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling box must take focus to be scrolled with the keyboard (axe scrollable-region-focusable) */}
-      <pre id={id} ref={box} class="stream" tabIndex={0} onScroll={onScroll} />
+      <div id={id} ref={box} class="stream" tabIndex={0} onScroll={onScroll} />
       {empty ? <p class="muted">No {stream} yet.</p> : null}
     </section>
   );
