@@ -8,10 +8,12 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { findDashboardDir, loadDashboard } from '../functions/root/root';
 import { type Route, routes } from '../functions/routes';
 import type { Deps } from '../functions/shared/deps';
 import { createLogger } from '../functions/shared/logger';
 import { answerClientErrors, createApp, MAX_URL_LENGTH } from '../infra/local/app';
+import { ensureDashboard } from '../infra/local/dashboard-build';
 import { stores } from './support/databases';
 import { parseResponse, type RawReply, type RawRequest, rawRequest } from './support/raw-http';
 import { call, startTestServer, type TestServer } from './support/server';
@@ -732,7 +734,7 @@ describe.each(stores)('hostile input on $name', (store) => {
     if (dirty) await reseed();
     const audience = await audienceOf(route);
     const heldByAgent = audience === 'agent' && route.path.startsWith('/tasks/{id}/');
-    const path = route.path.replace('{id}', heldByAgent ? seeded.running : seeded.queued);
+    const path = route.path.replace('{id}', heldByAgent ? seeded.running : seeded.queued).replace('{file}', asset);
     const headers: [string, string][] = audience === 'public' ? [] : audience === 'user' ? [userAuth] : [agentAuth, ['X-Agent-Id', AGENT]];
     if (heldByAgent) headers.push(['X-Lease-Token', seeded.leaseToken]);
     const spec = route.method === 'POST' ? BODY_SPECS[route.dir] : undefined;
@@ -776,7 +778,12 @@ describe.each(stores)('hostile input on $name', (store) => {
     return reply;
   }
 
+  /** A file GET /assets/{file} serves: the dashboard's script, under its hashed name. */
+  let asset = '';
+
   beforeAll(async () => {
+    await ensureDashboard();
+    asset = loadDashboard(findDashboardDir() as string).script;
     // A long lease: no row may change on its own while a case runs.
     server = await startTestServer(store, { API_TOKEN, AGENT_TOKEN, LEASE_SECONDS: '3600' });
   });

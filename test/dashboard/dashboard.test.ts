@@ -115,10 +115,10 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
     const early = (await stdoutOf(page).textContent()) ?? '';
     expect(early).toContain('line 1');
     expect(early).not.toContain('line 5');
-    expect(await stateOf(page).innerText()).toBe('running');
+    expect(await stateOf(page).textContent()).toBe('running');
     await screenshot(page, 'task-running');
 
-    await eventually(async () => (await stateOf(page).innerText()) === 'succeeded', 30000);
+    await eventually(async () => (await stateOf(page).textContent()) === 'succeeded', 30000);
     await stdoutOf(page).filter({ hasText: 'line 5' }).waitFor();
     expect(await stdoutOf(page).textContent()).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
     expect((await getViaApi(server.url, TOKEN, id)).stdout).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
@@ -164,9 +164,9 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
   it('cancels a running task from its page', async () => {
     const task = await createViaApi(server.url, TOKEN, { command: 'echo started; sleep 60' });
     const page = await open(`#/tasks/${task.id}`);
-    await eventually(async () => (await stateOf(page).innerText()) === 'running', 20000);
+    await eventually(async () => (await stateOf(page).textContent()) === 'running', 20000);
     await page.getByRole('button', { name: 'Cancel' }).click();
-    await eventually(async () => (await stateOf(page).innerText()) === 'canceled', 20000);
+    await eventually(async () => (await stateOf(page).textContent()) === 'canceled', 20000);
     expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
     expect((await getViaApi(server.url, TOKEN, task.id)).state).toBe('canceled');
     await page.getByText('canceled by user').waitFor();
@@ -249,7 +249,7 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
     await page.keyboard.type('echo typed with the keyboard');
     await page.keyboard.press('Enter');
     await page.waitForURL(/#\/tasks\//);
-    await eventually(async () => (await stateOf(page).innerText()) === 'succeeded', 20000);
+    await eventually(async () => (await stateOf(page).textContent()) === 'succeeded', 20000);
     await stdoutOf(page).getByText('typed with the keyboard').waitFor();
 
     // Back to the list with the keyboard, then the filter: typing a state's first letter picks it.
