@@ -532,7 +532,7 @@ async function floor(direct: Direct, n: number): Promise<{ insertRate: number; c
         const done = await endRunningTask(direct.q, {
           id: row.id,
           agentId,
-          leaseToken: row.lease_token,
+          leaseToken: row.lease_token as string,
           state: 'succeeded',
           exitCode: 0,
           stdout: '',

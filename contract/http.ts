@@ -40,6 +40,13 @@ export const HEADERS = {
 /** 1 MiB on user endpoints; 6 MiB on finish, Lambda's own payload limit. */
 export const USER_BODY_LIMIT = 1024 * 1024;
 export const AGENT_BODY_LIMIT = 6 * 1024 * 1024;
+/**
+ * An output send's body: 1 MiB. A 64 KiB flush of control characters is about 384 KiB of JSON
+ * (each one escaped as \u00XX); the agent splits a send that would be larger.
+ */
+export const OUTPUT_BODY_LIMIT = 1024 * 1024;
+/** The most text one read of GET /tasks/{id}/output answers with (UTF-8 bytes); X-Next-Offset continues. */
+export const OUTPUT_READ_MAX_BYTES = 1024 * 1024;
 
 /** The longest command accepted, in UTF-8 bytes. */
 export const COMMAND_MAX_BYTES = 64 * 1024;

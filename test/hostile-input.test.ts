@@ -92,6 +92,32 @@ const BODY_SPECS: Record<string, BodySpec> = {
     // docs/api.md: output is stored as UTF-8 with invalid text replaced, never refused
     strings: { stdout: false, stderr: false, error: false },
   },
+  'send-output': {
+    valid: { stdout: { offset: 0, data: 'hostile\n' } },
+    optional: false,
+    wrong: {
+      stdout: [
+        null,
+        'text',
+        1,
+        [],
+        { offset: -1, data: 'x' },
+        { offset: 1.5, data: 'x' },
+        { offset: '0', data: 'x' },
+        { offset: 2 ** 53, data: 'x' },
+        { offset: 0 },
+        { data: 'x' },
+        { offset: 0, data: 1 },
+        { offset: 0, data: null },
+        { offset: 0, data: 'x', zzz: 1 },
+        // stored text holds no NUL (offsets count U+FFFD, 3 bytes, in its place)
+        { offset: 0, data: 'a\u0000b' },
+      ],
+      stderr: [null, 'text', [], { offset: -1, data: 'x' }, { offset: 0, data: [] }],
+    },
+    ints: {},
+    strings: {},
+  },
   'heartbeat-task': EMPTY_BODY,
   'cancel-task': EMPTY_BODY,
   'pick-task': EMPTY_BODY,
@@ -361,6 +387,18 @@ const PARAM_CASES: Record<string, [query: string, expect: Expectation][]> = {
     ...['djE6MA', 'djE6LTE', '%00', "'%3B--", 'djE6MQ%3D%3D', 'A'.repeat(5000), 'djE6MTg0NDY3NDQwNzM3MDk1NTE2MTY'].map(
       (v): [string, Expectation] => [`cursor=${v}`, 400],
     ),
+  ],
+  'read-output': [
+    ...['stdin', '', 'STDOUT', 'stdout%00', 'stdout,stderr', '%FF'].map((v): [string, Expectation] => [`stream=${v}`, 400]),
+    ['stream=stdout&stream=stdout', 400],
+    ...['-1', '1.5', '1e3', 'abc', '%00', '', '0x10', '%2B1', '%201', '1%20', '99999999999999999', '18446744073709551616'].map(
+      (v): [string, Expectation] => [`offset=${v}`, 400],
+    ),
+    ['offset=0&offset=0', 400],
+    ...['21', '-1', 'abc', '1e1', '', '0.0001', 'NaN', '%00'].map((v): [string, Expectation] => [`wait=${v}`, 400]),
+    ['wait=0', 'accepted'],
+    ['stream=stderr&offset=5', 'accepted'],
+    ['stream=stdout&offset=0&wait=0', 'accepted'],
   ],
   'pick-task': [
     ...['1e309', '-0', '-1', '21', '20.0001', 'NaN', 'Infinity', '0x1', '1e1', '%201', '%00', '', '0.0001', 'abc'].map(
@@ -686,8 +724,11 @@ describe.each(stores)('hostile input on $name', (store) => {
   const audiences = new Map<Route, Audience>();
   const counts = { requests: 0, rejected: 0, accepted: 0 };
 
-  /** Every row of the tasks table, every column, in insertion order. */
-  const snapshot = () => server.db.query('select * from tasks order by seq');
+  /** Every row of the tasks and task_output tables, every column, in insertion order. */
+  const snapshot = async () => ({
+    tasks: await server.db.query('select * from tasks order by seq'),
+    output: await server.db.query('select * from task_output order by task_id, stream, start_offset'),
+  });
   const userAuth: [string, string] = ['Authorization', `Bearer ${API_TOKEN}`];
   const agentAuth: [string, string] = ['Authorization', `Bearer ${AGENT_TOKEN}`];
 

@@ -8,6 +8,6 @@ export function expectProblem(reply: Reply, status: number, detail?: RegExp): vo
     type: expect.stringMatching(/\S/),
     title: expect.stringMatching(/\S/),
     status,
-    detail: detail ?? expect.stringMatching(/\S/),
+    detail: expect.stringMatching(detail ?? /\S/),
   });
 }
