@@ -47,7 +47,8 @@ describe('GET /', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('answers anything but a browser with the status JSON of before, unchanged', () => {
-    for (const headers of [{}, { accept: '*/*' }, { accept: 'application/json' }]) {
+    const variants: Record<string, string>[] = [{}, { accept: '*/*' }, { accept: 'application/json' }];
+    for (const headers of variants) {
       const r = rootAnswer(buildEvent({ headers }), loadDashboard(dir));
       expect(r.statusCode).toBe(200);
       expect(r.headers?.['content-type']).toBe('application/json');

@@ -63,7 +63,12 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
     const context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: 860 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
     if (opts.signedIn !== false) {
-      await context.addInitScript(([key, token]) => sessionStorage.getItem(key) ?? sessionStorage.setItem(key, token), [TOKEN_KEY, TOKEN]);
+      await context.addInitScript(
+        ({ key, token }) => {
+          if (sessionStorage.getItem(key) === null) sessionStorage.setItem(key, token);
+        },
+        { key: TOKEN_KEY, token: TOKEN },
+      );
     }
     const page = await context.newPage();
     const w = await watch(context, page, server.url);
