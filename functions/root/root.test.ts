@@ -154,7 +154,7 @@ describe('GET /assets/{file}', () => {
 });
 
 describe('findDashboardDir', () => {
-  it('finds the bundle beside the module in a Lambda bundle, else under dist/dashboard of the package', () => {
+  it('finds the bundle beside the module in a Lambda bundle, else the dist/dashboard of the package, from the sources or from dist/', () => {
     const root = mkdtempSync(join(tmpdir(), 'te-find-'));
     try {
       const lambda = join(root, 'lambda');
@@ -169,6 +169,9 @@ describe('findDashboardDir', () => {
       mkdirSync(join(pkg, 'dist', 'dashboard'), { recursive: true });
       writeFileSync(join(pkg, 'dist', 'dashboard', 'browser.js'), '');
       expect(findDashboardDir(join(pkg, 'functions', 'root'))).toBe(join(pkg, 'dist', 'dashboard'));
+      // The compiled server of the image: dist/functions/root finds dist/dashboard above it.
+      mkdirSync(join(pkg, 'dist', 'functions', 'root'), { recursive: true });
+      expect(findDashboardDir(join(pkg, 'dist', 'functions', 'root'))).toBe(join(pkg, 'dist', 'dashboard'));
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

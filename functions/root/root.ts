@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { NotFoundError, UnavailableError } from '../shared/errors';
 import { type Event, header, json, type Result } from '../shared/http';
@@ -54,17 +54,16 @@ const TYPES: Record<string, string> = {
 
 /**
  * Where the built dashboard is: beside this module in a Lambda bundle (SAM builds browser.ts
- * into the same folder as handler.js), else dist/dashboard of the package this module is in
- * (the source under tsx, or the compiled server of the container image). Null when not built.
+ * into the same folder as handler.js), else the dist/dashboard this module is compiled into
+ * (the container image's dist/functions/root) or that sits beside its sources (the source
+ * under tsx), looked for up to the package's own folder. Null when not built.
  */
 export function findDashboardDir(from: string = __dirname): string | null {
   if (existsSync(join(from, `${BUNDLE_NAME}.js`))) return from;
   for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) {
-      const built = join(dir, 'dist', 'dashboard');
-      return existsSync(join(built, `${BUNDLE_NAME}.js`)) ? built : null;
-    }
-    if (dirname(dir) === dir) return null;
+    const inside = basename(dir) === 'dist' ? join(dir, 'dashboard') : join(dir, 'dist', 'dashboard');
+    if (existsSync(join(inside, `${BUNDLE_NAME}.js`))) return inside;
+    if (existsSync(join(dir, 'package.json')) || dirname(dir) === dir) return null;
   }
 }
 
