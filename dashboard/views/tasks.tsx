@@ -117,33 +117,39 @@ export function TasksPage() {
   const [now, setNow] = useState(Date.now());
   const [error, setError] = useState('');
   const [loadingMore, setLoadingMore] = useState(false);
-  // The tick reads the latest rows and cursor without restarting the timer.
-  const shown = useRef({ rows, cursor });
-  shown.current = { rows, cursor };
+  /**
+   * The live window: the newest `pages` x PAGE_SIZE tasks (at most the API's 1,000), refreshed
+   * whole every tick, so every row in it stays live and the page holds no more than was asked
+   * for. Pages loaded past 1,000 (`beyond`) stay below it as they came (ended tasks never change).
+   * `generation` drops a refresh that started before "Load more" changed the window.
+   */
+  const view = useRef({ pages: 1, beyond: false, generation: 0 });
 
   useEffect(() => {
     setRows([]);
     setCursor(null);
     setLoaded(false);
+    view.current = { pages: 1, beyond: false, generation: view.current.generation + 1 };
     let current = true;
-    let first = true;
     const states = filter === '' ? [] : [filter];
     const stop = everyWhileVisible(async () => {
-      // The refresh covers every row shown (up to the API's page limit), so each one stays live.
-      const limit = first ? PAGE_SIZE : Math.min(MAX_LIST_LIMIT, Math.max(PAGE_SIZE, shown.current.rows.length));
+      const { pages, beyond, generation } = view.current;
       try {
-        const [page, counts] = await Promise.all([listTasks({ states, limit }), taskSummary()]);
+        const [page, counts] = await Promise.all([
+          listTasks({ states, limit: Math.min(MAX_LIST_LIMIT, pages * PAGE_SIZE) }),
+          taskSummary(),
+        ]);
         if (!current) return;
-        const wasFirst = first;
-        setRows((old) => mergeHead(wasFirst ? [] : old, page.tasks, page.nextCursor === null));
-        // The cursor continues after the oldest row shown: set from the first page, then by "Load
-        // more"; a refresh that reached the end means there is nothing more to load.
-        if (wasFirst || page.nextCursor === null) setCursor(page.nextCursor);
-        first = false;
         setSummary(counts);
         setNow(Date.now());
-        setLoaded(true);
         setError('');
+        if (generation !== view.current.generation) return;
+        if (beyond) setRows((old) => mergeHead(old, page.tasks, page.nextCursor === null));
+        else {
+          setRows((old) => mergeHead(old, page.tasks, true));
+          setCursor(page.nextCursor);
+        }
+        setLoaded(true);
       } catch (e) {
         if (current) setError(`Could not refresh the list: ${(e as Error).message}`);
       }
@@ -154,11 +160,16 @@ export function TasksPage() {
     };
   }, [filter]);
 
+  /** The next page through the API's cursor; the live window grows to cover it. */
   const loadMore = async () => {
     if (cursor === null) return;
     setLoadingMore(true);
     try {
       const page = await listTasks({ states: filter === '' ? [] : [filter], limit: PAGE_SIZE, cursor });
+      const v = view.current;
+      v.generation++;
+      if (v.pages * PAGE_SIZE >= MAX_LIST_LIMIT) v.beyond = true;
+      else v.pages++;
       setRows((old) => {
         const ids = new Set(old.map((t) => t.id));
         return [...old, ...page.tasks.filter((t) => !ids.has(t.id))];

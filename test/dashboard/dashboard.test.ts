@@ -166,6 +166,22 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
     await fetch(`${server.url}/tasks/${sleeper.id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
   }, 60000);
 
+  it('loads more rows on demand through the cursor, and keeps them live', async () => {
+    const marker = `page-${Date.now()}`;
+    const first = await createViaApi(server.url, TOKEN, { command: `true # ${marker} oldest` });
+    for (let i = 0; i < 100; i++) await createViaApi(server.url, TOKEN, { command: `true # ${marker} ${i}` });
+    const page = await open();
+    const rows = page.getByRole('table', { name: 'Tasks' }).locator('tbody tr');
+    await eventually(async () => (await rows.count()) === 100);
+    expect(await page.getByRole('link', { name: first.command }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.getByRole('link', { name: first.command }).waitFor();
+    expect(await rows.count()).toBeGreaterThan(100);
+    // The loaded page is inside the refreshed window: its rows follow their tasks' states.
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: first.command }) });
+    await row.getByText('succeeded').waitFor({ timeout: 20000 });
+  }, 60000);
+
   it('cancels a running task from its page', async () => {
     const task = await createViaApi(server.url, TOKEN, { command: 'echo started; sleep 60' });
     const page = await open(`#/tasks/${task.id}`);
