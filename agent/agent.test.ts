@@ -41,6 +41,9 @@ it("never stops the next task's command because of a late 409 to the previous ta
         }
         return { cancelRequested: false };
       },
+      async sendOutput() {
+        throw new Error('the commands of this test write nothing');
+      },
       async finish(task, result) {
         finished.set(task.id, result);
       },

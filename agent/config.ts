@@ -22,6 +22,8 @@ export type AgentConfig = Readonly<{
   commandEnv: Readonly<Record<string, string>>;
   /** AGENT_RUN_AS: the user commands run as, apart from the agent (which must be root for it). */
   runAs: Readonly<RunAs> | null;
+  /** AGENT_LIVE_OUTPUT: send output while the command runs (POST /tasks/{id}/output); off, only the finish carries it */
+  liveOutput: boolean;
 }>;
 
 export type RunAs = { name: string; uid: number; gid: number; home: string };
@@ -152,6 +154,11 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     }
   }
 
+  const live = (get('AGENT_LIVE_OUTPUT') ?? 'true').toLowerCase();
+  if (!['true', 'false', '1', '0'].includes(live)) {
+    problems.push(`AGENT_LIVE_OUTPUT=${JSON.stringify(get('AGENT_LIVE_OUTPUT'))} must be true or false`);
+  }
+
   const config: AgentConfig = Object.freeze({
     backendUrl: backendUrl as string,
     pollIntervalMs: duration('POLL_INTERVAL', '1s', 50, 3600000),
@@ -164,6 +171,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     healthPort: port('AGENT_HEALTH_PORT', 3000),
     commandEnv: Object.freeze(commandEnv),
     runAs: runAs === null ? null : Object.freeze(runAs),
+    liveOutput: live === 'true' || live === '1',
   });
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

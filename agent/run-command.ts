@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { OutputCapture } from '../contract/output-limit';
-import type { TerminalState } from '../contract/task';
+import type { StreamName, TerminalState } from '../contract/task';
 
 export type RunResult = {
   state: TerminalState;
@@ -17,6 +17,11 @@ export type RunResult = {
   stderr: string;
   outputTruncated: boolean;
   error: string | null;
+  /**
+   * The captured bytes, to cut the output further (a smaller limit) where its JSON-escaped form
+   * would not fit the finish body; absent when the command never ran.
+   */
+  capture?: Record<StreamName, OutputCapture>;
 };
 
 /** Why a running command is being stopped early; becomes the task's state and error. */
@@ -35,6 +40,8 @@ export type RunOptions = {
   drainMs?: number;
   /** Run the command as this user (AGENT_RUN_AS; the agent must be root). */
   runAs?: { uid: number; gid: number } | null;
+  /** Called with each piece of output as the command writes it (live output). */
+  onOutput?: (stream: StreamName, chunk: Buffer) => void;
 };
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -91,8 +98,15 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
       resolve(notStarted(error));
       return;
     }
-    child.stdout.on('data', (chunk: Buffer) => out.write(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.write(chunk));
+    const onOutput = opts.onOutput;
+    child.stdout.on('data', (chunk: Buffer) => {
+      out.write(chunk);
+      onOutput?.('stdout', chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      err.write(chunk);
+      onOutput?.('stderr', chunk);
+    });
 
     const stop = (reason: StopReason) => {
       if (stopReason !== null || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -128,7 +142,13 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
       const done = () => {
         const o = out.finish();
         const e = err.finish();
-        const base = { exitCode: code, stdout: o.text, stderr: e.text, outputTruncated: o.truncated || e.truncated };
+        const base = {
+          exitCode: code,
+          stdout: o.text,
+          stderr: e.text,
+          outputTruncated: o.truncated || e.truncated,
+          capture: { stdout: out, stderr: err },
+        };
         if (stopReason !== null) finish({ ...base, state: stopReason.state, error: stopReason.error });
         else if (signal !== null) finish({ ...base, state: 'failed', error: `killed by signal ${signal}` });
         else finish({ ...base, state: code === 0 ? 'succeeded' : 'failed', error: null });

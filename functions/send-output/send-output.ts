@@ -70,7 +70,7 @@ export async function sendOutput(deps: SendDeps, id: string, agentId: string, in
           const grown: StreamName[] = [];
           for (const stream of STREAMS) {
             const chunk = send[stream];
-            const piece = chunk === undefined ? null : planAppend(counts[stream], chunk);
+            const piece = chunk === undefined ? null : planAppend(counts[stream], chunk, headEnd);
             if (piece === null) continue;
             rows.push(...toChunkRows(stream, piece, headEnd));
             counts[stream] = piece.end;

@@ -12,9 +12,9 @@ class Stored {
   constructor(private readonly limit: number) {}
 
   send(offset: number, data: string): number {
-    const piece = planAppend(this.held, { offset, data });
-    if (piece === null) return this.held;
     const { headEnd, tailKeep } = storageLayout(this.limit);
+    const piece = planAppend(this.held, { offset, data }, headEnd);
+    if (piece === null) return this.held;
     this.rows.push(...toChunkRows('stdout', piece, headEnd));
     this.held = piece.end;
     const cut = this.held - tailKeep;
@@ -52,17 +52,22 @@ function split(text: string, sizes: number[]): string[] {
 
 describe('planAppend', () => {
   it('appends a chunk that starts at what is held', () => {
-    expect(planAppend(3, { offset: 3, data: 'def' })).toEqual({ start: 3, data: 'def', end: 6 });
+    expect(planAppend(3, { offset: 3, data: 'def' }, 100)).toEqual({ start: 3, data: 'def', end: 6 });
   });
 
   it('appends only the part of an overlapping chunk past what is held', () => {
-    expect(planAppend(3, { offset: 1, data: 'bcdef' })).toEqual({ start: 3, data: 'def', end: 6 });
+    expect(planAppend(3, { offset: 1, data: 'bcdef' }, 100)).toEqual({ start: 3, data: 'def', end: 6 });
   });
 
-  it('appends nothing for a repeat, a gap, or a cut inside a character', () => {
-    expect(planAppend(3, { offset: 0, data: 'abc' })).toBeNull();
-    expect(planAppend(3, { offset: 4, data: 'x' })).toBeNull();
-    expect(planAppend(3, { offset: 2, data: '€' })).toBeNull();
+  it('appends nothing for a repeat, a gap within the head, or a cut inside a character', () => {
+    expect(planAppend(3, { offset: 0, data: 'abc' }, 100)).toBeNull();
+    expect(planAppend(3, { offset: 4, data: 'x' }, 100)).toBeNull();
+    expect(planAppend(3, { offset: 2, data: '€' }, 100)).toBeNull();
+  });
+
+  it('appends a chunk past what is held where it starts once the head is complete', () => {
+    expect(planAppend(120, { offset: 500, data: 'late' }, 100)).toEqual({ start: 500, data: 'late', end: 504 });
+    expect(planAppend(120, { offset: 500, data: '' }, 100)).toBeNull();
   });
 });
 

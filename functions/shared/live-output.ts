@@ -37,14 +37,19 @@ export function storageLayout(limit: number): { headEnd: number; tailKeep: numbe
 export type Appended = { start: number; data: string; end: number };
 
 /**
- * The part of a sent chunk the server appends to a stream holding `held` bytes: the chunk must
- * start at or before `held` and reach beyond it; then the part past `held` is appended (a retried
- * send is thereby idempotent). Null when nothing is to be appended: a repeat, a gap, or a cut
- * that would split a character (the agent resends from the figure it is answered).
+ * The part of a sent chunk the server appends to a stream holding `held` bytes. A chunk that
+ * starts at or before `held` and reaches beyond it: the part past `held` (a retried send is
+ * thereby idempotent). A chunk that starts past `held`, once the head (`headEnd` bytes) is
+ * complete: all of it, where it starts; the bytes between count as omitted, like the middle the
+ * server drops itself (an agent that fell far behind lets its waiting middle go). Null when
+ * nothing is to be appended: a repeat, a gap within the head, or a cut that would split a
+ * character (the agent resends from the figure it is answered).
  */
-export function planAppend(held: number, chunk: OutputChunk): Appended | null {
+export function planAppend(held: number, chunk: OutputChunk, headEnd: number): Appended | null {
   const bytes = Buffer.byteLength(chunk.data);
-  if (chunk.offset > held || chunk.offset + bytes <= held) return null;
+  if (chunk.offset > held)
+    return held >= headEnd && bytes > 0 ? { start: chunk.offset, data: chunk.data, end: chunk.offset + bytes } : null;
+  if (chunk.offset + bytes <= held) return null;
   const skip = held - chunk.offset;
   if (skip === 0) return { start: held, data: chunk.data, end: held + bytes };
   const buf = Buffer.from(chunk.data);
@@ -183,11 +188,22 @@ export function renderLive(
   const segments = chunks.map((c) => ({ start: Number(c.start_offset), bytes: Buffer.from(c.data) }));
   const head = segments.filter((s) => s.start < headEnd);
   const headBytes = head.length === 0 ? 0 : (head[head.length - 1] as Segment).start + (head[head.length - 1] as Segment).bytes.length;
-  const tailFrom = held - tailShown;
+  const tailSegments = segments.filter((s) => s.start >= headEnd);
+  // The tail from the first character boundary at or after held - tailShown, and after the last
+  // gap an agent left (so one marker stands for everything omitted).
+  let tailFrom = held - tailShown;
+  for (let i = 1; i < tailSegments.length; i++) {
+    const prev = tailSegments[i - 1] as Segment;
+    const seg = tailSegments[i] as Segment;
+    if (seg.start > prev.start + prev.bytes.length) tailFrom = Math.max(tailFrom, seg.start);
+  }
   const headText = readSegments(head, 0, Number.MAX_SAFE_INTEGER).body;
-  // The tail from the first character boundary at or after tailFrom.
-  const tailSegments = segments.filter((s) => s.start >= headEnd && s.start + s.bytes.length > tailFrom);
-  const tailRead = readSegments(tailSegments, tailFrom, Number.MAX_SAFE_INTEGER, () => '');
+  const tailRead = readSegments(
+    tailSegments.filter((s) => s.start + s.bytes.length > tailFrom),
+    tailFrom,
+    Number.MAX_SAFE_INTEGER,
+    () => '',
+  );
   const tailBytes = Buffer.byteLength(tailRead.body);
   return { text: headText + omissionMarker(held - tailBytes - headBytes) + tailRead.body, truncated: true };
 }
