@@ -145,12 +145,21 @@ async function main(): Promise<void> {
       const tabs: Page[] = [];
       for (let i = 0; i < 5; i++) tabs.push(await openTab(browser, base, allRows));
       const rows = await tabs[0]?.locator('tbody tr').count();
-      const loading = await Promise.all(tabs.map((t) => t.evaluate(() => (window as unknown as { __longest: { ms: number } }).__longest.ms)));
-      console.log(`longest main-thread task per tab while it loaded (${rows} rows): ${loading.map((m) => `${Math.round(m)} ms`).join(', ')}`);
-      for (const t of tabs) await t.evaluate(() => Object.assign((window as unknown as { __longest: { ms: number } }).__longest, { ms: 0 }));
+      const loading = await Promise.all(
+        tabs.map((t) => t.evaluate(() => (window as unknown as { __longest: { ms: number } }).__longest.ms)),
+      );
+      console.log(
+        `longest main-thread task per tab while it loaded (${rows} rows): ${loading.map((m) => `${Math.round(m)} ms`).join(', ')}`,
+      );
+      for (const t of tabs)
+        await t.evaluate(() => Object.assign((window as unknown as { __longest: { ms: number } }).__longest, { ms: 0 }));
       const busy = await measureCpu(server.pid, SECONDS);
-      const longest = await Promise.all(tabs.map((t) => t.evaluate(() => (window as unknown as { __longest: { ms: number } }).__longest.ms)));
-      console.log(`longest main-thread task per tab over the measured ${SECONDS} s (${rows} rows, refreshed every 2 s): ${longest.map((m) => `${Math.round(m)} ms`).join(', ')}`);
+      const longest = await Promise.all(
+        tabs.map((t) => t.evaluate(() => (window as unknown as { __longest: { ms: number } }).__longest.ms)),
+      );
+      console.log(
+        `longest main-thread task per tab over the measured ${SECONDS} s (${rows} rows, refreshed every 2 s): ${longest.map((m) => `${Math.round(m)} ms`).join(', ')}`,
+      );
       console.log(
         `server CPU, 5 tabs on the list (${rows} rows each), agents busy: ${(busy * 100).toFixed(1)} % of one core over ${SECONDS} s (+${((busy - idle) * 100).toFixed(1)} points for the tabs)`,
       );

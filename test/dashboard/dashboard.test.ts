@@ -121,7 +121,7 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
     expect(early).toContain('line 1');
     expect(early).not.toContain('line 5');
     expect(await stateOf(page).textContent()).toBe('running');
-    await screenshot(page, 'task-running');
+    await screenshot(page, 'task-following');
 
     await eventually(async () => (await stateOf(page).textContent()) === 'succeeded', 30000);
     await stdoutOf(page).filter({ hasText: 'line 5' }).waitFor();
@@ -313,7 +313,14 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
     await audit(list, 'a failed task');
   }, 60000);
 
-  it('takes the README screenshot of a busy list', async () => {
+  it('takes the README screenshots: a busy list, and a running task with coloured output', async () => {
+    const build = [
+      "printf '\\033[1mbuilding site\\033[0m (12 pages)\\n'",
+      "for p in index:31 about:12 blog:88 docs:54 pricing:19; do printf '  \\033[32m✓\\033[0m %-10s \\033[2m%s ms\\033[0m\\n' ${p%%:*} ${p#*:}; sleep 0.4; done",
+      "printf '  \\033[33m!\\033[0m blog/draft.md has no title, using the file name\\n' >&2",
+      "printf '\\033[36mdeploying\\033[0m to /srv/site …\\n'; sleep 30",
+    ].join('; ');
+    const running = await createViaApi(server.url, TOKEN, { command: build, timeoutSeconds: 120 });
     const commands = [
       'npm test -- --ci',
       'pg_dump app > /backups/app.sql',
@@ -330,5 +337,13 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
     await eventually(async () => (await page.getByRole('table', { name: 'Tasks' }).getByText('running').count()) > 0);
     await screenshot(page, 'task-list');
     expect(await page.getByRole('table', { name: 'Tasks' }).locator('tbody tr').count()).toBeGreaterThanOrEqual(commands.length);
-  }, 40000);
+
+    await page.goto(`${server.url}/#/tasks/${running.id}`);
+    await stdoutOf(page).getByText('deploying').waitFor({ timeout: 20000 });
+    await page.getByRole('region', { name: 'stderr' }).getByText('has no title').waitFor();
+    expect(await stateOf(page).textContent()).toBe('running');
+    await page.setViewportSize({ width: 1200, height: 1040 });
+    await screenshot(page, 'task-running');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+  }, 60000);
 });
