@@ -316,7 +316,7 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
   it('takes the README screenshots: a busy list, and a running task with coloured output', async () => {
     const build = [
       "printf '\\033[1mbuilding site\\033[0m (12 pages)\\n'",
-      "for p in index:31 about:12 blog:88 docs:54 pricing:19; do printf '  \\033[32m✓\\033[0m %-10s \\033[2m%s ms\\033[0m\\n' ${p%%:*} ${p#*:}; sleep 0.4; done",
+      "for p in 'index 31' 'about 12' 'blog 88' 'docs 54' 'pricing 19'; do set -- $p; printf '  \\033[32m✓\\033[0m %-10s \\033[2m%s ms\\033[0m\\n' $1 $2; sleep 0.4; done",
       "printf '  \\033[33m!\\033[0m blog/draft.md has no title, using the file name\\n' >&2",
       "printf '\\033[36mdeploying\\033[0m to /srv/site …\\n'; sleep 30",
     ].join('; ');
