@@ -6,8 +6,12 @@
 /** Route templates in API Gateway syntax (`{id}` for a parameter). */
 export const ROUTES = {
   root: '/',
+  /** the dashboard's bundled script and stylesheet (GET /assets/browser.<hash>.js), no token */
+  assets: '/assets/{file}',
   health: '/health',
   tasks: '/tasks',
+  /** counts per state and the oldest queued task, for the dashboard's overview */
+  summary: '/tasks/summary',
   pick: '/tasks/pick',
   task: '/tasks/{id}',
   heartbeat: '/tasks/{id}/heartbeat',
@@ -56,6 +60,8 @@ export const MAX_OUTPUT_WAIT_SECONDS = 20;
 /** An agent sends new output at least this often while it flows, and at once past OUTPUT_FLUSH_BYTES buffered. */
 export const OUTPUT_FLUSH_MS = 1000;
 export const OUTPUT_FLUSH_BYTES = 64 * 1024;
+/** GET /tasks/summary counts each state up to this many tasks (an index walk, never the whole table). */
+export const SUMMARY_COUNT_LIMIT = 10000;
 /** GET /tasks page sizes. */
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;

@@ -15,6 +15,7 @@ import * as readOutput from './read-output/handler';
 import * as root from './root/handler';
 import * as sendOutput from './send-output/handler';
 import type { BuildHandler } from './shared/middleware';
+import * as taskSummary from './task-summary/handler';
 
 export type Route = {
   method: 'GET' | 'POST';
@@ -31,9 +32,11 @@ export type Route = {
 /** Exact paths come before parameterised ones: /tasks/pick is never read as a task id. */
 export const routes: readonly Route[] = [
   { method: 'GET', path: ROUTES.root, dir: 'root', build: root.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.assets, dir: 'root', build: root.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'GET', path: ROUTES.health, dir: 'health', build: health.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'POST', path: ROUTES.tasks, dir: 'create-task', build: createTask.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'GET', path: ROUTES.tasks, dir: 'list-tasks', build: listTasks.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.summary, dir: 'task-summary', build: taskSummary.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'GET', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: AGENT_BODY_LIMIT },
   { method: 'POST', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: AGENT_BODY_LIMIT },
   { method: 'GET', path: ROUTES.task, dir: 'get-task', build: getTask.build, bodyLimit: USER_BODY_LIMIT },

@@ -8,10 +8,12 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { findDashboardDir, loadDashboard } from '../functions/root/root';
 import { type Route, routes } from '../functions/routes';
 import type { Deps } from '../functions/shared/deps';
 import { createLogger } from '../functions/shared/logger';
 import { answerClientErrors, createApp, MAX_URL_LENGTH } from '../infra/local/app';
+import { ensureDashboard } from '../infra/local/dashboard-build';
 import { readYaml } from './deploy/helpers';
 import { stores } from './support/databases';
 import { expectProblem } from './support/problem';
@@ -805,7 +807,7 @@ describe.each(stores)('hostile input on $name', (store) => {
 
   async function baseFor(f: Facts): Promise<Base> {
     if (dirty) await reseed();
-    const path = f.route.path.replace('{id}', f.leaseToken ? seeded.running : seeded.queued);
+    const path = f.route.path.replace('{id}', f.leaseToken ? seeded.running : seeded.queued).replace('{file}', asset);
     const headers: [string, string][] =
       f.audience === 'public' ? [] : f.audience === 'user' ? [userAuth] : [agentAuth, ['X-Agent-Id', AGENT]];
     if (f.leaseToken) headers.push(['X-Lease-Token', seeded.leaseToken]);
@@ -842,7 +844,12 @@ describe.each(stores)('hostile input on $name', (store) => {
     return reply;
   }
 
+  /** A file GET /assets/{file} serves: the dashboard's script, under its hashed name. */
+  let asset = '';
+
   beforeAll(async () => {
+    await ensureDashboard();
+    asset = loadDashboard(findDashboardDir() as string).script;
     // A long lease: no row may change on its own while a case runs.
     server = await startTestServer(store, { API_TOKEN, AGENT_TOKEN, LEASE_SECONDS: '3600' });
   });

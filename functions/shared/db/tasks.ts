@@ -192,6 +192,34 @@ export async function selectTaskPage(q: Queryable, l: ListQuery): Promise<TaskRo
   );
 }
 
+/**
+ * How many tasks are in each state, each count stopping at `limit`: the inner `limit` turns
+ * every count into a walk of at most that many entries of tasks_state_seq_idx, so the
+ * dashboard's overview costs the same on a table of a thousand tasks or of millions.
+ */
+export async function countTasksByState(
+  q: Queryable,
+  states: readonly TaskState[],
+  limit: number,
+): Promise<{ state: TaskState; n: number }[]> {
+  return q.query<{ state: TaskState; n: number }>(
+    `select s.state, (select count(*) from (select 1 from tasks t where t.state = s.state limit $2::int) c)::int as n
+     from unnest($1::text[]) as s(state)`,
+    [states, limit],
+    'te_count_tasks_by_state',
+  );
+}
+
+/** When the oldest queued task was created (the head of tasks_queued_seq_idx), or null. */
+export async function selectOldestQueuedAt(q: Queryable): Promise<Date | null> {
+  const rows = await q.query<{ created_at: Date }>(
+    `select created_at from tasks where state = 'queued' order by seq limit 1`,
+    [],
+    'te_oldest_queued',
+  );
+  return rows[0]?.created_at ?? null;
+}
+
 export type PickRequest = {
   agentId: string;
   leaseToken: string;
