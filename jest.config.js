@@ -1,7 +1,15 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/contract', '<rootDir>/functions', '<rootDir>/agent', '<rootDir>/infra', '<rootDir>/test'],
+  roots: [
+    '<rootDir>/contract',
+    '<rootDir>/dashboard',
+    '<rootDir>/functions',
+    '<rootDir>/agent',
+    '<rootDir>/cli',
+    '<rootDir>/infra',
+    '<rootDir>/test',
+  ],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest'] },
   // Middy is ESM-only: let swc turn it into CommonJS for jest.

@@ -41,6 +41,9 @@ it("never stops the next task's command because of a late 409 to the previous ta
         }
         return { cancelRequested: false };
       },
+      async sendOutput() {
+        throw new Error('the commands of this test write nothing');
+      },
       async finish(task, result) {
         finished.set(task.id, result);
       },
@@ -90,6 +93,7 @@ type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 function scriptedAgent(picks: Pick[], options: { finish?: ApiClient['finish']; random?: () => number; sleep?: Sleep } = {}) {
   const { waits, sleep: instant } = keptSleep();
   const { log, said } = keptLog();
+  const held = { stdout: 0, stderr: 0 };
   const agent = createAgent(config, {
     log,
     sleep: options.sleep ?? instant,
@@ -106,6 +110,14 @@ function scriptedAgent(picks: Pick[], options: { finish?: ApiClient['finish']; r
         return next ?? null;
       },
       heartbeat: async () => ({ cancelRequested: false }),
+      // acknowledges every byte sent, as a server that holds it all would
+      sendOutput: async (_task, body) => {
+        for (const stream of ['stdout', 'stderr'] as const) {
+          const chunk = body[stream];
+          if (chunk) held[stream] = Math.max(held[stream], chunk.offset + Buffer.byteLength(chunk.data));
+        }
+        return { ...held, cancelRequested: false, leaseExpiresAt: NOW.toISOString() };
+      },
       finish: options.finish ?? (async () => {}),
     },
   });
@@ -253,3 +265,63 @@ describe('the agent loop with an injected sleep, clock and random', () => {
     expect(said('task reported')).toHaveLength(1);
   });
 });
+
+it('sends output while the command runs, skips heartbeats while sends extend the lease, and heartbeats once output stops', async () => {
+  const tasks: PickedTask[] = [
+    {
+      id: 'live',
+      // 3 s of output, then 3.5 s of silence
+      command: 'for i in $(seq 1 30); do echo "tick $i"; sleep 0.1; done; sleep 3.5',
+      timeoutSeconds: 30,
+      leaseToken: 'tl',
+      heartbeatIntervalSeconds: 1.5,
+    },
+  ];
+  const events: { at: number; kind: 'heartbeat' | 'send' }[] = [];
+  const held = { stdout: 0, stderr: 0 };
+  let streamed = '';
+  let finishedWith: RunResult | undefined;
+  let silentFrom = Number.POSITIVE_INFINITY;
+  const t0 = performance.now();
+  const agent = createAgent(loadAgentConfig({ POLL_INTERVAL: '50ms', AGENT_HEALTH_PORT: '0' }), {
+    log: quiet,
+    sleep,
+    random: () => 0.5,
+    now: () => new Date(),
+    api: {
+      async pick() {
+        const next = tasks.shift() ?? null;
+        if (next === null) agent.stop();
+        return next;
+      },
+      async heartbeat() {
+        events.push({ at: performance.now() - t0, kind: 'heartbeat' });
+        return { cancelRequested: false };
+      },
+      async sendOutput(_task, body) {
+        events.push({ at: performance.now() - t0, kind: 'send' });
+        const chunk = body.stdout;
+        if (chunk && chunk.offset === held.stdout) {
+          streamed += chunk.data;
+          held.stdout += Buffer.byteLength(chunk.data);
+          if (streamed.includes('tick 30\n')) silentFrom = Math.min(silentFrom, performance.now() - t0);
+        }
+        return { ...held, cancelRequested: false, leaseExpiresAt: new Date().toISOString() };
+      },
+      async finish(_task, result) {
+        finishedWith = result;
+      },
+    } satisfies ApiClient,
+  });
+  await agent.run();
+  const expected = Array.from({ length: 30 }, (_, i) => `tick ${i + 1}\n`).join('');
+  expect(streamed).toBe(expected);
+  expect(finishedWith?.stdout).toBe(expected);
+  const sends = events.filter((e) => e.kind === 'send');
+  const heartbeats = events.filter((e) => e.kind === 'heartbeat');
+  expect(sends.length).toBeGreaterThanOrEqual(2);
+  // while output flowed (up to the last send), no heartbeat was needed
+  expect(heartbeats.filter((h) => h.at < silentFrom - 100)).toEqual([]);
+  // in the silence after it, heartbeats resumed
+  expect(heartbeats.filter((h) => h.at > silentFrom).length).toBeGreaterThanOrEqual(1);
+}, 30000);

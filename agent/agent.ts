@@ -7,6 +7,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type ApiClient, ApiError, type PickedTask } from './api-client';
 import type { AgentConfig } from './config';
 import type { Containment } from './containment';
+import { createLiveOutput, type LiveOutput } from './live-output';
 import { type RunResult, runCommand, type StopReason } from './run-command';
 
 export const BACKOFF_BASE_MS = 500;
@@ -116,36 +117,61 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
   }
 
   /**
-   * Heartbeats while the command runs: extends the lease, learns of a cancel. A 409 means the
-   * task is no longer ours (reclaimed or ended): the command is stopped. Network errors are
-   * only counted; the lease gives the server time to see us again.
+   * What the server tells the agent about a running task, from a heartbeat's or an output send's
+   * answer: a cancel stops the command; a 409 means the task is no longer ours (reclaimed or
+   * ended) and stops it too. Only this task's own command is ever stopped from here: an answer
+   * still in flight when its task ended may come after the next task has started (the soak
+   * caught that with a heartbeat's 409).
    */
-  function startHeartbeats(task: PickedTask, abort: AbortController): () => void {
-    const everyMs = (task.heartbeatIntervalSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000;
-    let inFlight = false;
-    let stopped = false;
-    // Only this task's own command is ever stopped from here: a heartbeat still in flight when
-    // its task ended may answer 409 after the next task has started (the soak caught that).
+  function taskLink(task: PickedTask, abort: AbortController) {
+    let ended = false;
+    /** when an output send was last answered (it extended the lease as a heartbeat does) */
+    let sentAt = Number.NEGATIVE_INFINITY;
     const stopThisTask = (reason: StopReason) => {
-      if (!stopped && !abort.signal.aborted) abort.abort(reason);
+      if (!ended && !abort.signal.aborted) abort.abort(reason);
     };
-    const timer = setInterval(async () => {
-      if (inFlight || stopped || abort.signal.aborted) return;
-      inFlight = true;
-      try {
-        const answer = await deps.api.heartbeat(task, hardStop.signal);
+    return {
+      get sentAt() {
+        return sentAt;
+      },
+      answered(answer: { cancelRequested: boolean }, bySend = false) {
+        if (bySend) sentAt = performance.now();
         contact();
-        if (answer.cancelRequested && !stopped) {
+        if (answer.cancelRequested && !ended && !abort.signal.aborted) {
           deps.log.info('cancel requested; stopping the command', { taskId: task.id });
           stopThisTask({ state: 'canceled', error: 'canceled by user' });
         }
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 409) {
-          if (!stopped) deps.log.warn('task is no longer ours; stopping the command', { taskId: task.id, error: error.message });
-          stopThisTask({ state: 'failed', error: 'agent lost the task: lease no longer valid' });
-        } else if (!(error instanceof ApiError && !error.retryable)) {
-          lost(error);
+      },
+      conflict(error: Error) {
+        if (!ended && !abort.signal.aborted) {
+          deps.log.warn('task is no longer ours; stopping the command', { taskId: task.id, error: error.message });
         }
+        stopThisTask({ state: 'failed', error: 'agent lost the task: lease no longer valid' });
+      },
+      end() {
+        ended = true;
+      },
+    };
+  }
+
+  /**
+   * Heartbeats while the command runs: extends the lease, learns of a cancel. A heartbeat is
+   * skipped when an output send extended the lease within the interval. Network errors are only
+   * counted; the lease gives the server time to see us again.
+   */
+  function startHeartbeats(task: PickedTask, link: ReturnType<typeof taskLink>, abort: AbortController): () => void {
+    const everyMs = (task.heartbeatIntervalSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000;
+    let inFlight = false;
+    let stopped = false;
+    const timer = setInterval(async () => {
+      if (inFlight || stopped || abort.signal.aborted) return;
+      if (performance.now() - link.sentAt < everyMs) return;
+      inFlight = true;
+      try {
+        link.answered(await deps.api.heartbeat(task, hardStop.signal));
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 409) link.conflict(error);
+        else if (!(error instanceof ApiError && !error.retryable)) lost(error);
       } finally {
         inFlight = false;
       }
@@ -156,13 +182,29 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     };
   }
 
+  /** Sends the command's output while it runs (POST /tasks/{id}/output); see live-output.ts. */
+  function startLiveOutput(task: PickedTask, link: ReturnType<typeof taskLink>): LiveOutput {
+    return createLiveOutput({
+      limit: task.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT,
+      send: (body, signal) => deps.api.sendOutput(task, body, signal),
+      onAck: (ack) => link.answered(ack, true),
+      onConflict: (error) => link.conflict(error),
+      onRetryableError: (error) => lost(error),
+      sleep: deps.sleep,
+      log: deps.log,
+      signal: hardStop.signal,
+    });
+  }
+
   async function execute(task: PickedTask): Promise<void> {
     const abort = new AbortController();
     current = { task, abort };
     status.state = stopping.signal.aborted ? 'stopping' : 'busy';
     status.taskId = task.id;
     deps.log.info('task started', { taskId: task.id });
-    const stopHeartbeats = startHeartbeats(task, abort);
+    const link = taskLink(task, abort);
+    const stopHeartbeats = startHeartbeats(task, link, abort);
+    const live = config.liveOutput ? startLiveOutput(task, link) : null;
     try {
       const result = await runCommand({
         command: task.command,
@@ -173,11 +215,18 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
         signal: abort.signal,
         runAs: config.runAs,
         containment: deps.containment,
+        onOutput: live ? (stream, chunk) => live.write(stream, chunk) : undefined,
       });
       status.tasksRun += 1;
+      // What still waits goes out before the finish (heartbeats go on meanwhile), so a reader
+      // following the stream reads on to its end; a command that never streamed skips this.
+      await live?.finish();
+      link.end();
       stopHeartbeats();
       await report(task, result);
     } finally {
+      live?.stop();
+      link.end();
       stopHeartbeats();
       current = null;
       status.taskId = null;

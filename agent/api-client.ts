@@ -2,8 +2,16 @@
  * The agent's only link to the server: HTTP with keep-alive (Node's fetch pools connections).
  * Network failures and 5xx are `retryable`; other answers are final.
  */
-import { HEADERS, pathFor, ROUTES } from '../contract/http';
-import type { FinishBody, HeartbeatAnswer, PickedTask as PickAnswer } from '../contract/task';
+import { AGENT_BODY_LIMIT, HEADERS, pathFor, ROUTES } from '../contract/http';
+import { capText } from '../contract/output-limit';
+import {
+  type FinishBody,
+  type HeartbeatAnswer,
+  type OutputAck,
+  type OutputSend,
+  type PickedTask as PickAnswer,
+  STREAMS,
+} from '../contract/task';
 import type { AgentConfig } from './config';
 import type { RunResult } from './run-command';
 
@@ -31,8 +39,59 @@ export type ApiClient = {
   pick(waitSeconds: number, signal?: AbortSignal): Promise<PickedTask | null>;
   /** Extends the lease; tells whether a cancel was requested. A 409 means: stop the command. */
   heartbeat(task: PickedTask, signal?: AbortSignal): Promise<Pick<HeartbeatAnswer, 'cancelRequested'>>;
+  /** Sends new output; answers the bytes of each stream the server holds. A 409 means: stop the command. */
+  sendOutput(task: PickedTask, body: OutputSend, signal?: AbortSignal): Promise<OutputAck>;
   finish(task: PickedTask, result: RunResult, signal?: AbortSignal): Promise<void>;
 };
+
+/** A finish body's JSON never grows past this on a 413's account: the output is cut instead. */
+const MIN_FINISH_BYTES = 64 * 1024;
+/** The shortest stored text a stream is cut to (its JSON is at most six times that). */
+const MIN_STREAM_LIMIT = 1024;
+const MAX_FIT_ROUNDS = 10;
+
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+
+/**
+ * The finish body of a result, at most `maxBytes` as JSON. Output fits its stored-text limit,
+ * but control characters grow sixfold when JSON-escaped (\u0001): where the body would be too
+ * large, the streams are cut more, head and tail with the same marker, from the captured bytes
+ * (so the marker still counts the real output), until it fits. The result is never dropped.
+ * Deterministic, so a retried finish is the same body.
+ */
+export function finishBody(result: RunResult, maxBytes: number): string {
+  const finish: FinishBody = {
+    exitCode: result.exitCode,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    outputTruncated: result.outputTruncated,
+    state: result.state,
+    error: result.error,
+  };
+  let json = JSON.stringify(finish);
+  for (let round = 0; round < MAX_FIT_ROUNDS && Buffer.byteLength(json) > maxBytes; round++) {
+    const sizes = { stdout: jsonBytes(finish.stdout), stderr: jsonBytes(finish.stderr) };
+    const room = maxBytes - (Buffer.byteLength(json) - sizes.stdout - sizes.stderr);
+    // Each stream gets half the room, and what the other does not need.
+    const half = Math.floor(room / 2);
+    const share = {
+      stdout: sizes.stderr < half ? room - sizes.stderr : Math.max(half, room - sizes.stderr),
+      stderr: sizes.stdout < half ? room - sizes.stdout : Math.max(half, room - sizes.stdout),
+    };
+    for (const stream of STREAMS) {
+      if (sizes[stream] <= share[stream]) continue;
+      const text = finish[stream];
+      const stored = Buffer.byteLength(text);
+      // Escaping grows text by sizes/stored on average: aim 5 % under the share.
+      const limit = Math.max(MIN_STREAM_LIMIT, Math.floor((stored * share[stream] * 0.95) / sizes[stream]));
+      const cut = result.capture ? result.capture[stream].finish(limit) : capText(text, limit);
+      finish[stream] = cut.text;
+      finish.outputTruncated ||= cut.truncated;
+    }
+    json = JSON.stringify(finish);
+  }
+  return json;
+}
 
 async function problemDetail(res: Response): Promise<string> {
   const text = await res.text().catch(() => '');
@@ -80,28 +139,42 @@ export function createApiClient(config: Pick<AgentConfig, 'backendUrl' | 'agentT
       if (res.status !== 200) throw new ApiError(res.status, `heartbeat answered ${res.status}: ${await problemDetail(res)}`);
       return (await res.json()) as HeartbeatAnswer;
     },
-    async finish(task, result, signal) {
-      const finish: FinishBody = {
-        exitCode: result.exitCode,
-        stdout: result.stdout,
-        stderr: result.stderr,
-        outputTruncated: result.outputTruncated,
-        state: result.state,
-        error: result.error,
-      };
-      const body = JSON.stringify(finish);
+    async sendOutput(task, body, signal) {
       const res = await request(
-        pathFor(ROUTES.finish, task.id),
+        pathFor(ROUTES.output, task.id),
         {
           method: 'POST',
-          body,
+          body: JSON.stringify(body),
           headers: { 'content-type': 'application/json', [HEADERS.leaseToken]: task.leaseToken },
-          timeoutMs: 60000,
+          timeoutMs: 20000,
         },
         signal,
       );
-      if (res.status !== 200) throw new ApiError(res.status, `finish answered ${res.status}: ${await problemDetail(res)}`);
-      await res.arrayBuffer();
+      if (res.status !== 200) throw new ApiError(res.status, `output answered ${res.status}: ${await problemDetail(res)}`);
+      return (await res.json()) as OutputAck;
+    },
+    async finish(task, result, signal) {
+      // A 413 (a proxy or gateway with a smaller limit than ours) is answered with a smaller
+      // body, cut further, never by dropping the result.
+      for (let maxBytes = AGENT_BODY_LIMIT; ; maxBytes = Math.floor(maxBytes / 2)) {
+        const res = await request(
+          pathFor(ROUTES.finish, task.id),
+          {
+            method: 'POST',
+            body: finishBody(result, maxBytes),
+            headers: { 'content-type': 'application/json', [HEADERS.leaseToken]: task.leaseToken },
+            timeoutMs: 60000,
+          },
+          signal,
+        );
+        if (res.status === 413 && maxBytes / 2 >= MIN_FINISH_BYTES) {
+          await res.arrayBuffer();
+          continue;
+        }
+        if (res.status !== 200) throw new ApiError(res.status, `finish answered ${res.status}: ${await problemDetail(res)}`);
+        await res.arrayBuffer();
+        return;
+      }
     },
   };
 }

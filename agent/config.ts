@@ -27,6 +27,8 @@ export type AgentConfig = Readonly<{
   runAs: Readonly<RunAs> | null;
   /** AGENT_CONTAINMENT: how commands are contained (agent/containment.ts); `auto` tries a PID namespace */
   containment: 'auto' | 'pid-namespace' | 'process-group';
+  /** AGENT_LIVE_OUTPUT: send output while the command runs (POST /tasks/{id}/output); off, only the finish carries it */
+  liveOutput: boolean;
 }>;
 
 export type RunAs = { name: string; uid: number; gid: number; home: string };
@@ -179,6 +181,11 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     problems.push(`AGENT_CONTAINMENT=${JSON.stringify(containment)} must be auto, pid-namespace or process-group`);
   }
 
+  const live = (get('AGENT_LIVE_OUTPUT') ?? 'true').toLowerCase();
+  if (!['true', 'false', '1', '0'].includes(live)) {
+    problems.push(`AGENT_LIVE_OUTPUT=${JSON.stringify(get('AGENT_LIVE_OUTPUT'))} must be true or false`);
+  }
+
   const config: AgentConfig = Object.freeze({
     backendUrl: backendUrl as string,
     pollIntervalMs: duration('POLL_INTERVAL', '1s', 50, 3600000),
@@ -193,6 +200,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     commandEnv: Object.freeze(commandEnv),
     runAs: runAs === null ? null : Object.freeze(runAs),
     containment: containment as AgentConfig['containment'],
+    liveOutput: live === 'true' || live === '1',
   });
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

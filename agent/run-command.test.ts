@@ -3,7 +3,7 @@
  * the environment, the working directory and what a command leaves behind.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor as waitUntil } from '../test/support/clock';
@@ -40,8 +40,26 @@ afterAll(() => {
 
 describe('runCommand', () => {
   it('reports a command that exits 0 as succeeded with its stdout', async () => {
-    const r = await run('echo hello');
+    const { capture, ...r } = await run('echo hello');
     expect(r).toEqual({ state: 'succeeded', exitCode: 0, stdout: 'hello\n', stderr: '', outputTruncated: false, error: null });
+    expect(capture?.stdout.totalBytes).toBe(6);
+  });
+
+  it('hands each piece of output to onOutput as the command writes it, before it exits', async () => {
+    // The command goes on only once onOutput has seen its first line.
+    const flag = join(scratch, 'seen-one');
+    const seen: string[] = [];
+    const r = await run(`printf 'one\\n'; printf 'err' >&2; while [ ! -e '${flag}' ]; do sleep 0.02; done; printf 'two\\n'`, {
+      timeoutSeconds: 10,
+      onOutput: (stream, chunk) => {
+        seen.push(`${stream}:${chunk.toString()}`);
+        if (chunk.toString().includes('one')) writeFileSync(flag, '');
+      },
+    });
+    expect(r.state).toBe('succeeded');
+    expect(seen.filter((s) => s.startsWith('stdout:')).join('')).toBe('stdout:one\nstdout:two\n');
+    expect(seen).toContain('stderr:err');
+    expect(r.stdout).toBe('one\ntwo\n');
   });
 
   it('reports a non-zero exit as failed with its exit code', async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { OutputCapture } from '../contract/output-limit';
-import type { TerminalState } from '../contract/task';
+import type { StreamName, TerminalState } from '../contract/task';
 import { type Containment, processGroup } from './containment';
 
 export type RunResult = {
@@ -18,6 +18,11 @@ export type RunResult = {
   stderr: string;
   outputTruncated: boolean;
   error: string | null;
+  /**
+   * The captured bytes, to cut the output further (a smaller limit) where its JSON-escaped form
+   * would not fit the finish body; absent when the command never ran.
+   */
+  capture?: Record<StreamName, OutputCapture>;
 };
 
 /** Why a running command is being stopped early; becomes the task's state and error. */
@@ -38,6 +43,8 @@ export type RunOptions = {
   runAs?: { uid: number; gid: number } | null;
   /** How the command is contained (agent/containment.ts); the process group when not given. */
   containment?: Containment;
+  /** Called with each piece of output as the command writes it (live output). */
+  onOutput?: (stream: StreamName, chunk: Buffer) => void;
 };
 
 const PROCESS_GROUP = processGroup();
@@ -92,8 +99,15 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
       resolve(notStarted(error));
       return;
     }
-    child.stdout.on('data', (chunk: Buffer) => out.write(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.write(chunk));
+    const onOutput = opts.onOutput;
+    child.stdout.on('data', (chunk: Buffer) => {
+      out.write(chunk);
+      onOutput?.('stdout', chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      err.write(chunk);
+      onOutput?.('stderr', chunk);
+    });
 
     const stop = (reason: StopReason) => {
       if (stopReason !== null || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -129,7 +143,13 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
       const done = () => {
         const o = out.finish();
         const e = err.finish();
-        const base = { exitCode: code, stdout: o.text, stderr: e.text, outputTruncated: o.truncated || e.truncated };
+        const base = {
+          exitCode: code,
+          stdout: o.text,
+          stderr: e.text,
+          outputTruncated: o.truncated || e.truncated,
+          capture: { stdout: out, stderr: err },
+        };
         if (stopReason !== null) finish({ ...base, state: stopReason.state, error: stopReason.error });
         else if (signal !== null) finish({ ...base, state: 'failed', error: `killed by signal ${signal}` });
         else finish({ ...base, state: code === 0 ? 'succeeded' : 'failed', error: null });

@@ -6,8 +6,12 @@
 /** Route templates in API Gateway syntax (`{id}` for a parameter). */
 export const ROUTES = {
   root: '/',
+  /** the dashboard's bundled script and stylesheet (GET /assets/browser.<hash>.js), no token */
+  assets: '/assets/{file}',
   health: '/health',
   tasks: '/tasks',
+  /** counts per state and the oldest queued task, for the dashboard's overview */
+  summary: '/tasks/summary',
   pick: '/tasks/pick',
   task: '/tasks/{id}',
   heartbeat: '/tasks/{id}/heartbeat',
@@ -37,11 +41,19 @@ export const HEADERS = {
 export const USER_BODY_LIMIT = 1024 * 1024;
 export const AGENT_BODY_LIMIT = 6 * 1024 * 1024;
 /**
- * Endpoints that take no body, or only `{}` (pick, heartbeat, and every GET): 4 KiB. They
- * never need more, and a client that holds a large body open (80 such connections of 6 MiB
- * each took the server from 544 to 918 MB) then gets a 413 before anything is buffered.
+ * Endpoints that take no body, or only `{}` (pick, heartbeat, and every GET, GET /tasks/{id}/output
+ * and GET /tasks/summary among them): 4 KiB. They never need more, and a client that holds a
+ * large body open (80 such connections of 6 MiB each took the server from 544 to 918 MB) then
+ * gets a 413 before anything is buffered.
  */
 export const EMPTY_BODY_LIMIT = 4 * 1024;
+/**
+ * An output send's body: 1 MiB. A 64 KiB flush of control characters is about 384 KiB of JSON
+ * (each one escaped as \u00XX); the agent splits a send that would be larger.
+ */
+export const OUTPUT_BODY_LIMIT = 1024 * 1024;
+/** The most text one read of GET /tasks/{id}/output answers with (UTF-8 bytes); X-Next-Offset continues. */
+export const OUTPUT_READ_MAX_BYTES = 1024 * 1024;
 
 /** The longest command accepted, in UTF-8 bytes. */
 export const COMMAND_MAX_BYTES = 64 * 1024;
@@ -55,6 +67,8 @@ export const MAX_OUTPUT_WAIT_SECONDS = 20;
 /** An agent sends new output at least this often while it flows, and at once past OUTPUT_FLUSH_BYTES buffered. */
 export const OUTPUT_FLUSH_MS = 1000;
 export const OUTPUT_FLUSH_BYTES = 64 * 1024;
+/** GET /tasks/summary counts each state up to this many tasks (an index walk, never the whole table). */
+export const SUMMARY_COUNT_LIMIT = 10000;
 /** GET /tasks page sizes. */
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;

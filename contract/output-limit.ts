@@ -7,6 +7,15 @@
 const MARKER_RESERVE = 100;
 const MAX_SHRINK_ROUNDS = 8;
 
+/**
+ * How a cut stream's `limit` bytes are shared: `head` bytes of its beginning, `tail` bytes of its
+ * end, and room for the marker. The server's live storage keeps the same head and tail.
+ */
+export function headTailBudgets(limit: number): { head: number; tail: number } {
+  const head = Math.floor((limit - MARKER_RESERVE) / 2);
+  return { head, tail: limit - MARKER_RESERVE - head };
+}
+
 /** The line put between head and tail when a stream was cut. */
 export function omissionMarker(omittedBytes: number): string {
   return `\n[... ${omittedBytes} bytes omitted ...]\n`;
@@ -61,8 +70,7 @@ function capParts(head: Buffer, tail: Buffer, total: number, limit: number): Cap
     if (Buffer.byteLength(text) <= limit) return { text, truncated: false };
   }
   const all = kept === total ? Buffer.concat([head, tail]) : null;
-  const headBudget = Math.floor((limit - MARKER_RESERVE) / 2);
-  const tailBudget = limit - MARKER_RESERVE - headBudget;
+  const { head: headBudget, tail: tailBudget } = headTailBudgets(limit);
   // Raw slices first; then shrink them while their decoded text (which grows where bytes are
   // invalid) exceeds its budget, so the marker can count omitted bytes of the real output.
   // Without the whole output, the byte after the head is gone: cut by the head's own last sequence.
@@ -108,7 +116,7 @@ export class OutputCapture {
   private total = 0;
 
   constructor(private readonly limit: number) {
-    this.headLimit = Math.floor((limit - MARKER_RESERVE) / 2);
+    this.headLimit = headTailBudgets(limit).head;
     this.tailLimit = limit - this.headLimit;
   }
 
@@ -147,8 +155,11 @@ export class OutputCapture {
     }
   }
 
-  /** The stored text and whether anything was cut. */
-  finish(): CappedText {
-    return capParts(Buffer.concat(this.headChunks), Buffer.concat(this.tailChunks), this.total, this.limit);
+  /**
+   * The stored text and whether anything was cut; `limit` may be smaller than the capture's own
+   * (the agent cuts more where the JSON-escaped text would not fit the finish body).
+   */
+  finish(limit = this.limit): CappedText {
+    return capParts(Buffer.concat(this.headChunks), Buffer.concat(this.tailChunks), this.total, Math.min(limit, this.limit));
   }
 }

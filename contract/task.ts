@@ -39,6 +39,19 @@ export type Task = {
 /** A page of GET /tasks. */
 export type TaskPage = { tasks: Task[]; nextCursor: string | null };
 
+/**
+ * GET /tasks/summary: tasks per state, and the oldest queued task. A count that reached the
+ * server's limit (`countLimit`) is reported as that limit and its state listed in `capped`.
+ */
+export type TaskOverview = {
+  counts: Record<TaskState, number>;
+  capped: TaskState[];
+  countLimit: number;
+  oldestQueuedAt: string | null;
+  /** seconds since oldestQueuedAt by the server's clock; 0 when nothing is queued */
+  oldestQueuedAgeSeconds: number;
+};
+
 /** What pick hands an agent: the task plus what it needs to hold and report it. */
 export type PickedTask = Task & {
   leaseToken: string;

@@ -2,7 +2,7 @@
  * The one route table: method, path (API Gateway syntax), the handler's builder and its source
  * folder. The Express adapter mounts it, template.yaml and openapi.yaml are tested against it.
  */
-import { AGENT_BODY_LIMIT, EMPTY_BODY_LIMIT, ROUTES, USER_BODY_LIMIT } from '../contract/http';
+import { AGENT_BODY_LIMIT, EMPTY_BODY_LIMIT, OUTPUT_BODY_LIMIT, ROUTES, USER_BODY_LIMIT } from '../contract/http';
 import * as cancelTask from './cancel-task/handler';
 import * as createTask from './create-task/handler';
 import * as finishTask from './finish-task/handler';
@@ -11,9 +11,12 @@ import * as health from './health/handler';
 import * as heartbeatTask from './heartbeat-task/handler';
 import * as listTasks from './list-tasks/handler';
 import * as pickTask from './pick-task/handler';
+import * as readOutput from './read-output/handler';
 import * as root from './root/handler';
+import * as sendOutput from './send-output/handler';
 import type { Audience } from './shared/auth';
 import type { BuildHandler, DepsSource, Handler } from './shared/middleware';
+import * as taskSummary from './task-summary/handler';
 
 export type Route = {
   method: 'GET' | 'POST';
@@ -32,13 +35,17 @@ export type Route = {
 /** Exact paths come before parameterised ones: /tasks/pick is never read as a task id. */
 const table: readonly (Omit<Route, 'audience' | 'build'> & { build: BuildHandler })[] = [
   { method: 'GET', path: ROUTES.root, dir: 'root', build: root.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.assets, dir: 'root', build: root.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'GET', path: ROUTES.health, dir: 'health', build: health.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.tasks, dir: 'create-task', build: createTask.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'GET', path: ROUTES.tasks, dir: 'list-tasks', build: listTasks.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.summary, dir: 'task-summary', build: taskSummary.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'GET', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'GET', path: ROUTES.task, dir: 'get-task', build: getTask.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.heartbeat, dir: 'heartbeat-task', build: heartbeatTask.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'POST', path: ROUTES.output, dir: 'send-output', build: sendOutput.build, bodyLimit: OUTPUT_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.output, dir: 'read-output', build: readOutput.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.finish, dir: 'finish-task', build: finishTask.build, bodyLimit: AGENT_BODY_LIMIT },
   { method: 'POST', path: ROUTES.cancel, dir: 'cancel-task', build: cancelTask.build, bodyLimit: USER_BODY_LIMIT },
 ];

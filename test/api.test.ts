@@ -272,10 +272,21 @@ describe.each(stores)('the API on $name', (store) => {
       expect(reply.body).toMatchObject({ state: 'timed_out', exitCode: null, error: 'timed out after 5s', stdout: 'partial' });
     });
 
-    it('finishes without X-Lease-Token for the agent that holds the task', async () => {
+    it('answers 409 to a finish without X-Lease-Token, even from the agent that holds the task, and ends nothing', async () => {
       await create('echo plain');
-      const { leaseToken: _, ...picked } = await pickTask();
-      expect((await finish(picked, { exitCode: 0, stdout: '', stderr: '' })).status).toBe(200);
+      const { leaseToken, ...picked } = await pickTask();
+      expectProblem(await finish(picked, { exitCode: 0, stdout: '', stderr: '' }), 409, /X-Lease-Token is missing/);
+      expect((await call(server.url, 'GET', `/tasks/${picked.id}`)).body).toMatchObject({ state: 'running' });
+      expect((await finish({ ...picked, leaseToken }, { exitCode: 0, stdout: '', stderr: '' })).status).toBe(200);
+    });
+
+    it('answers 409 to a repeated finish without X-Lease-Token', async () => {
+      await create('echo once');
+      const picked = await pickTask();
+      const body = { exitCode: 0, stdout: 'once\n', stderr: '' };
+      expect((await finish(picked, body)).status).toBe(200);
+      const { leaseToken: _, ...withoutToken } = picked;
+      expectProblem(await finish(withoutToken, body), 409);
     });
 
     it('answers an identical repeated finish with 200 and the same task', async () => {
@@ -428,7 +439,7 @@ describe.each(stores)('authentication on $name', (store) => {
     expect((picked.body as TaskWithOutput).id).toBe(task.id);
     const finished = await call(server.url, 'POST', `/tasks/${task.id}/finish`, {
       body: { exitCode: 0, stdout: 'authed\n', stderr: '' },
-      headers: agent(),
+      headers: { ...agent(), 'x-lease-token': (picked.body as { leaseToken: string }).leaseToken },
     });
     expect(finished.status).toBe(200);
     const shown = await call(server.url, 'GET', `/tasks/${task.id}`, { headers: user });

@@ -155,7 +155,10 @@ describe.each(stores)('bad input on $name', (store) => {
     const finished = await post('echo finished');
     const picked1 = await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('agent-a') });
     expect(picked1.status).toBe(200);
-    const done = await call(server.url, 'POST', `/tasks/${finished}/finish`, { body: OK_FINISH, headers: agentHeaders('agent-a') });
+    const done = await call(server.url, 'POST', `/tasks/${finished}/finish`, {
+      body: OK_FINISH,
+      headers: agentHeaders('agent-a', { 'x-lease-token': (picked1.body as { leaseToken: string }).leaseToken }),
+    });
     expect(done.status).toBe(200);
     const running = await post('sleep 100');
     const picked2 = await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('agent-a') });

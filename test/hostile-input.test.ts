@@ -9,10 +9,12 @@ import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { LIST_COMMAND_MAX_CHARS } from '../contract/http';
+import { findDashboardDir, loadDashboard } from '../functions/root/root';
 import { type Route, routes } from '../functions/routes';
 import type { Deps } from '../functions/shared/deps';
 import { createLogger } from '../functions/shared/logger';
 import { answerClientErrors, createApp, MAX_URL_LENGTH } from '../infra/local/app';
+import { ensureDashboard } from '../infra/local/dashboard-build';
 import { readYaml } from './deploy/helpers';
 import { stores } from './support/databases';
 import { expectProblem } from './support/problem';
@@ -104,6 +106,32 @@ const BODY_SPECS: Record<string, BodySpec> = {
     ints: { exitCode: [-2147483648, 2147483647] },
     // docs/api.md: output is stored as UTF-8 with invalid text replaced, never refused
     strings: { stdout: false, stderr: false, error: false },
+  },
+  'send-output': {
+    valid: { stdout: { offset: 0, data: 'hostile\n' } },
+    optional: false,
+    wrong: {
+      stdout: [
+        null,
+        'text',
+        1,
+        [],
+        { offset: -1, data: 'x' },
+        { offset: 1.5, data: 'x' },
+        { offset: '0', data: 'x' },
+        { offset: 2 ** 53, data: 'x' },
+        { offset: 0 },
+        { data: 'x' },
+        { offset: 0, data: 1 },
+        { offset: 0, data: null },
+        { offset: 0, data: 'x', zzz: 1 },
+        // stored text holds no NUL (offsets count U+FFFD, 3 bytes, in its place)
+        { offset: 0, data: 'a\u0000b' },
+      ],
+      stderr: [null, 'text', [], { offset: -1, data: 'x' }, { offset: 0, data: [] }],
+    },
+    ints: {},
+    strings: {},
   },
   'heartbeat-task': EMPTY_BODY,
   'cancel-task': EMPTY_BODY,
@@ -417,6 +445,18 @@ const PARAM_CASES: Record<string, [query: string, expect: Expectation][]> = {
     ...['djE6MA', 'djE6LTE', '%00', "'%3B--", 'djE6MQ%3D%3D', 'A'.repeat(5000), 'djE6MTg0NDY3NDQwNzM3MDk1NTE2MTY'].map(
       (v): [string, Expectation] => [`cursor=${v}`, 400],
     ),
+  ],
+  'read-output': [
+    ...['stdin', '', 'STDOUT', 'stdout%00', 'stdout,stderr', '%FF'].map((v): [string, Expectation] => [`stream=${v}`, 400]),
+    ['stream=stdout&stream=stdout', 400],
+    ...['-1', '1.5', '1e3', 'abc', '%00', '', '0x10', '%2B1', '%201', '1%20', '99999999999999999', '18446744073709551616'].map(
+      (v): [string, Expectation] => [`offset=${v}`, 400],
+    ),
+    ['offset=0&offset=0', 400],
+    ...['21', '-1', 'abc', '1e1', '', '0.0001', 'NaN', '%00'].map((v): [string, Expectation] => [`wait=${v}`, 400]),
+    ['wait=0', 'ok'],
+    ['stream=stderr&offset=5', 'ok'],
+    ['stream=stdout&offset=0&wait=0', 'ok'],
   ],
   'pick-task': [
     ...['1e309', '-0', '-1', '21', '20.0001', 'NaN', 'Infinity', '0x1', '1e1', '%201', '%00', '', '0.0001', 'abc'].map(
@@ -744,8 +784,11 @@ describe.each(stores)('hostile input on $name', (store) => {
   let dirty = true;
   const counts = { requests: 0, rejected: 0, accepted: 0 };
 
-  /** Every row of the tasks table, every column, in insertion order. */
-  const snapshot = () => server.db.query('select * from tasks order by seq');
+  /** Every row of the tasks and task_output tables, every column, in insertion order. */
+  const snapshot = async () => ({
+    tasks: await server.db.query('select * from tasks order by seq'),
+    output: await server.db.query('select * from task_output order by task_id, stream, start_offset'),
+  });
   const userAuth: [string, string] = ['Authorization', `Bearer ${API_TOKEN}`];
   const agentAuth: [string, string] = ['Authorization', `Bearer ${AGENT_TOKEN}`];
 
@@ -770,7 +813,7 @@ describe.each(stores)('hostile input on $name', (store) => {
 
   async function baseFor(f: Facts): Promise<Base> {
     if (dirty) await reseed();
-    const path = f.route.path.replace('{id}', f.leaseToken ? seeded.running : seeded.queued);
+    const path = f.route.path.replace('{id}', f.leaseToken ? seeded.running : seeded.queued).replace('{file}', asset);
     const headers: [string, string][] =
       f.audience === 'public' ? [] : f.audience === 'user' ? [userAuth] : [agentAuth, ['X-Agent-Id', AGENT]];
     if (f.leaseToken) headers.push(['X-Lease-Token', seeded.leaseToken]);
@@ -807,7 +850,12 @@ describe.each(stores)('hostile input on $name', (store) => {
     return reply;
   }
 
+  /** A file GET /assets/{file} serves: the dashboard's script, under its hashed name. */
+  let asset = '';
+
   beforeAll(async () => {
+    await ensureDashboard();
+    asset = loadDashboard(findDashboardDir() as string).script;
     // A long lease: no row may change on its own while a case runs.
     server = await startTestServer(store, { API_TOKEN, AGENT_TOKEN, LEASE_SECONDS: '3600' });
   });

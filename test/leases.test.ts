@@ -119,6 +119,18 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
     expect((await heartbeat(t)).status).toBe(200);
   });
 
+  it('answers 409 to a heartbeat without X-Lease-Token, from the agent that holds the task, and does not extend its lease', async () => {
+    await create();
+    const t = await pick();
+    const before = (await server.db.query<{ lease_expires_at: Date }>('select lease_expires_at from tasks where id = $1::uuid', [t.id]))[0];
+    clock.advance(10);
+    const reply = await call(server.url, 'POST', `/tasks/${t.id}/heartbeat`, { headers: agentHeaders('a1') });
+    expect(reply.status).toBe(409);
+    expect((reply.body as { detail: string }).detail).toMatch(/X-Lease-Token is missing/);
+    const after = (await server.db.query<{ lease_expires_at: Date }>('select lease_expires_at from tasks where id = $1::uuid', [t.id]))[0];
+    expect(after).toEqual(before);
+  });
+
   it('queues a lost task again while attempts remain, and a new agent gets a new lease token', async () => {
     const created = await create({ command: 'true', maxAttempts: 2 });
     const first = await pick('a1');

@@ -90,6 +90,8 @@ const queryValue = fc.oneof(
     'djE6MA',
     '',
     'NaN',
+    'stdout',
+    'stderr',
   ),
   anyText(16),
 );
@@ -100,7 +102,10 @@ const queryArb = fc.oneof(
     arbitrary: fc
       .array(
         fc.tuple(
-          fc.oneof(fc.constantFrom('state', 'limit', 'cursor', 'wait', 'zzz', '__proto__', 'constructor', ''), anyText(8)),
+          fc.oneof(
+            fc.constantFrom('state', 'limit', 'cursor', 'wait', 'stream', 'offset', 'zzz', '__proto__', 'constructor', ''),
+            anyText(8),
+          ),
           queryValue,
         ),
         {
@@ -173,7 +178,17 @@ const fieldNames = fc.constantFrom(
   'zzz',
   '__proto__',
 );
+/** Output sends: a stream's chunk, well-formed or bent. */
+const chunkValue = fc.record(
+  {
+    offset: fc.oneof(fc.constantFrom(0, 1, 3, -1, 1.5, 2 ** 53, '0', null), fc.nat()),
+    data: fc.oneof(fc.constantFrom('hi\n', '', 'a\u0000b', '\ud800', '€'), anyText(20), fc.integer()),
+    zzz: fc.constant(1),
+  },
+  { requiredKeys: [] },
+);
 const fieldValue = fc.oneof(
+  chunkValue,
   fc.constantFrom(
     'echo hi',
     '',
@@ -241,7 +256,9 @@ const eventArb = fc.record({
   json: fc.boolean(),
   rawQueryString: fc.oneof(queryArb, anyText(30)),
   queryStringParameters: fc.option(
-    fc.dictionary(fc.oneof(fc.constantFrom('state', 'limit', 'cursor', 'wait'), anyText(6)), queryValue, { maxKeys: 3 }),
+    fc.dictionary(fc.oneof(fc.constantFrom('state', 'limit', 'cursor', 'wait', 'stream', 'offset'), anyText(6)), queryValue, {
+      maxKeys: 3,
+    }),
     {
       nil: undefined,
     },
@@ -284,7 +301,11 @@ describe.each(stores)('random requests on $name', (store) => {
   let seeded: Seeded;
   let dirty = true;
   const counts = { http: 0, lambda: 0, rejected: 0, skipped: 0 };
-  const snapshot = async () => JSON.stringify(await server.db.query('select * from tasks order by seq'));
+  const snapshot = async () =>
+    JSON.stringify([
+      await server.db.query('select * from tasks order by seq'),
+      await server.db.query('select * from task_output order by task_id, stream, start_offset'),
+    ]);
 
   /** A running task held by AGENT, a queued one and a finished one, on an otherwise empty table. */
   async function reseed(): Promise<void> {
@@ -294,10 +315,10 @@ describe.each(stores)('random requests on $name', (store) => {
     const post = async (command: string) =>
       ((await call(server.url, 'POST', '/tasks', { body: { command, timeoutSeconds: 86400 }, headers: user })).body as { id: string }).id;
     const finished = await post('echo finished');
-    await call(server.url, 'GET', '/tasks/pick', { headers: agent });
+    const first = await call(server.url, 'GET', '/tasks/pick', { headers: agent });
     const done = await call(server.url, 'POST', `/tasks/${finished}/finish`, {
       body: { exitCode: 0, stdout: '', stderr: '' },
-      headers: agent,
+      headers: { ...agent, 'x-lease-token': (first.body as { leaseToken: string }).leaseToken },
     });
     expect(done.status).toBe(200);
     const running = await post('sleep 100');

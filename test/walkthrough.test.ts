@@ -22,7 +22,7 @@ describe.each(stores)('the walk-through on $name', (store) => {
     expect(picked.body).toMatchObject({ id: task.id, state: 'running', agentId: 'test-agent' });
 
     const finished = await call(server.url, 'POST', `/tasks/${task.id}/finish`, {
-      headers: agentHeaders(),
+      headers: agentHeaders('test-agent', { 'x-lease-token': (picked.body as { leaseToken: string }).leaseToken }),
       body: { exitCode: 0, stdout: 'hello\n', stderr: '' },
     });
     expect(finished.status).toBe(200);

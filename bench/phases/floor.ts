@@ -15,7 +15,7 @@ export function finishClaimed(q: Queryable, row: TaskRow): Promise<TaskRow | nul
   return endRunningTask(q, {
     id: row.id,
     agentId: row.agent_id as string,
-    leaseToken: row.lease_token,
+    leaseToken: row.lease_token as string,
     state: 'succeeded',
     exitCode: 0,
     stdout: '',

@@ -189,10 +189,10 @@ describe('finishTask', () => {
 
   it('answers an identical retry from the same agent with the task as it ended (200 again), changing nothing', async () => {
     const i = input();
-    const db = fakeDb({ endRunningTask: [], selectTask: [ended(i)] });
+    const db = fakeDb({ endRunningTask: [], endRunningTaskWithOutput: [], selectTask: [ended(i)] });
     const task = await finishTask(deps(db), ID, AGENT, i);
     expect(task).toMatchObject({ id: ID, state: 'succeeded', stdout: 'hello\n' });
-    expect(db.calls.map((c) => c.statement)).toEqual(['endRunningTask', 'selectTask']);
+    expect(db.calls.map((c) => c.statement)).toEqual(['endRunningTask', 'endRunningTaskWithOutput', 'selectTask']);
   });
 
   it.each([
@@ -207,7 +207,7 @@ describe('finishTask', () => {
   ] as const)('answers 409 when %s', async (_when, current, detail) => {
     const i = input();
     const row = { ...ended(i), ...current } as TaskRow;
-    const db = fakeDb({ endRunningTask: [], selectTask: [row] });
+    const db = fakeDb({ endRunningTask: [], endRunningTaskWithOutput: [], selectTask: [row] });
     await expect(finishTask(deps(db), ID, AGENT, i)).rejects.toMatchObject({ status: 409, message: expect.stringMatching(detail) });
   });
 
@@ -219,7 +219,7 @@ describe('finishTask', () => {
   });
 
   it('answers 404 for a task that does not exist', async () => {
-    const db = fakeDb({ endRunningTask: [], selectTask: [] });
+    const db = fakeDb({ endRunningTask: [], endRunningTaskWithOutput: [], selectTask: [] });
     await expect(finishTask(deps(db), ID, AGENT, input())).rejects.toMatchObject({ status: 404 });
   });
 });

@@ -1,11 +1,12 @@
-import { AGENT_BODY_LIMIT, HEADERS } from '../../contract/http';
+import { AGENT_BODY_LIMIT } from '../../contract/http';
 import { capText } from '../../contract/output-limit';
 import { type Task, type TaskState, TERMINAL_STATES } from '../../contract/task';
-import { endRunningTask, selectTask, toTask } from '../shared/db/tasks';
+import { leaseTokenOf, MISSING_LEASE_TOKEN } from '../shared/auth';
+import { endRunningTask, endRunningTaskWithOutput, selectTask, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors';
 import { hashJson } from '../shared/hash';
-import { type Event, header, isUuid, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
+import { type Event, isUuid, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
 import type { Log } from '../shared/logger';
 
 export type FinishInput = {
@@ -15,7 +16,7 @@ export type FinishInput = {
   outputTruncated: boolean;
   state: TaskState | null;
   error: string | null;
-  /** X-Lease-Token, when the agent sent one */
+  /** X-Lease-Token (null when absent: the finish then conflicts) */
   leaseToken: string | null;
   /** hash of the body, to recognise a retried identical finish */
   bodyHash: string;
@@ -59,7 +60,7 @@ export function parseFinishRequest(event: Event): FinishInput {
     outputTruncated: outputTruncated === true,
     state: (state as TaskState | undefined) ?? null,
     error: (error as string | null | undefined)?.replace(/\u0000/g, '\uFFFD') ?? null,
-    leaseToken: header(event, HEADERS.leaseToken)?.trim() ?? null,
+    leaseToken: leaseTokenOf(event),
     bodyHash: hashJson(body),
   };
 }
@@ -85,13 +86,13 @@ export async function finishTask(
   const stdout = capText(input.stdout, limit);
   const stderr = capText(input.stderr, limit);
   const state = finalState(input);
-  // A malformed token cannot be the task's current one: it can only conflict.
-  const tokenOk = input.leaseToken === null || isUuid(input.leaseToken);
-  const row = tokenOk
-    ? await endRunningTask(deps.db, {
+  // A missing or malformed token cannot be the task's current one: it can only conflict.
+  const leaseToken = input.leaseToken !== null && isUuid(input.leaseToken) ? input.leaseToken : null;
+  const request = leaseToken
+    ? {
         id,
         agentId,
-        leaseToken: input.leaseToken,
+        leaseToken,
         state,
         exitCode: input.exitCode,
         stdout: stdout.text,
@@ -100,15 +101,24 @@ export async function finishTask(
         error: input.error,
         finishHash: input.bodyHash,
         now: deps.now(),
-      })
+      }
     : null;
+  // Most tasks streamed nothing and nobody follows them: the plain statement; else the one that
+  // also drops the live output and wakes readers.
+  const row = request ? ((await endRunningTask(deps.db, request)) ?? (await endRunningTaskWithOutput(deps.db, request))) : null;
   if (row !== null) {
     deps.log.info('task finished', { state, exitCode: input.exitCode, agentId });
     return toTask(row);
   }
   const current = await selectTask(deps.db, id);
   if (current === null) throw new NotFoundError(`There is no task with id ${id}.`);
-  if (current.finish_hash === input.bodyHash && current.agent_id === agentId) {
+  // A retry of the finish that ended it (the answer was lost): same body, agent and lease token.
+  if (
+    current.finish_hash === input.bodyHash &&
+    current.agent_id === agentId &&
+    leaseToken !== null &&
+    current.lease_token === leaseToken.toLowerCase()
+  ) {
     deps.log.info('repeated finish answered again', { agentId });
     return toTask(current);
   }
@@ -116,5 +126,6 @@ export async function finishTask(
     throw new ConflictError(`The task is ${current.state}, not running; it cannot be finished again.`);
   }
   if (current.agent_id !== agentId) throw new ConflictError('The task is held by another agent.');
+  if (input.leaseToken === null) throw new ConflictError(MISSING_LEASE_TOKEN);
   throw new ConflictError("X-Lease-Token is not the task's current lease token; this agent's claim is stale.");
 }

@@ -24,7 +24,7 @@ describe('heartbeatTask', () => {
 
   it('tells the agent a cancel was requested', async () => {
     const db = fakeDb({ extendTaskLease: [buildRunningRow(AGENT, NOW, { cancel_requested: true })] });
-    expect(await heartbeatTask(deps(db), TASK_ID, AGENT, null)).toMatchObject({ cancelRequested: true });
+    expect(await heartbeatTask(deps(db), TASK_ID, AGENT, LEASE_TOKEN)).toMatchObject({ cancelRequested: true });
   });
 
   it.each([

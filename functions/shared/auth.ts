@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
+import { HEADERS } from '../../contract/http';
 import type { ServerConfig } from './config';
 import { ForbiddenError, MisdirectedRequestError, UnauthorizedError, ValidationError } from './errors';
 import { type Event, header } from './http';
@@ -120,3 +121,13 @@ export function agentIdOf(event: Event): string {
   }
   return id;
 }
+
+/** The X-Lease-Token header (trimmed), or null when absent or blank. */
+export function leaseTokenOf(event: Event): string | null {
+  const token = header(event, HEADERS.leaseToken)?.trim();
+  return token ? token : null;
+}
+
+/** The 409 detail for a heartbeat, output send or finish that carries no X-Lease-Token. */
+export const MISSING_LEASE_TOKEN =
+  'The header X-Lease-Token is missing: send the leaseToken that pick gave this attempt (without it a stale agent cannot be told from the current one).';

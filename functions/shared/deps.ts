@@ -7,8 +7,9 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type LeasePolicy, leasePolicy, loadConfig, type ServerConfig } from './config';
 import type { Db } from './db/db';
 import { openPostgres } from './db/postgres';
-import { QUEUED_CHANNEL } from './db/tasks';
+import { OUTPUT_CHANNEL, QUEUED_CHANNEL } from './db/tasks';
 import { createLogger } from './logger';
+import { createOutputSignal, createPollingOutputSignal, type OutputSignal } from './output-signal';
 import { createPollingSignal, createQueueSignal, type QueueSignal } from './queue-signal';
 import { loadSecretOverrides } from './secrets';
 
@@ -20,6 +21,8 @@ export type Deps = {
   now: () => Date;
   /** wakes held picks when a task is queued */
   signal: QueueSignal;
+  /** wakes held reads of a task's output when it has new output or ends */
+  outputSignal: OutputSignal;
   /** the process's base logger, at the configured level */
   logger: Logger;
 };
@@ -43,6 +46,12 @@ function openSignal(config: ServerConfig, db: Db): Promise<QueueSignal> {
   return createQueueSignal((onNotify, onReconnect) => db.listen(QUEUED_CHANNEL, onNotify, onReconnect));
 }
 
+/** How held output reads learn of new output: LISTEN where a connection can be held, else re-reading. */
+function openOutputSignal(config: ServerConfig, db: Db): Promise<OutputSignal> {
+  if (config.lambda) return Promise.resolve(createPollingOutputSignal(1000));
+  return createOutputSignal((onNotify, onReconnect) => db.listen(OUTPUT_CHANNEL, onNotify, onReconnect));
+}
+
 export type BuildOptions = { now?: () => Date; logger?: Logger };
 
 /** Builds deps from an open database (the local server, tests). */
@@ -53,13 +62,14 @@ export async function buildDeps(config: ServerConfig, db: Db, options: BuildOpti
     db,
     now: options.now ?? (() => new Date()),
     signal: await openSignal(config, db),
+    outputSignal: await openOutputSignal(config, db),
     logger: options.logger ?? createLogger(config.logLevel),
   };
 }
 
-/** Releases what buildDeps opened (the signal's LISTEN); the database is the caller's to close. */
+/** Releases what buildDeps opened (the signals' LISTENs); the database is the caller's to close. */
 export async function closeDeps(deps: Deps): Promise<void> {
-  await deps.signal.close();
+  await Promise.all([deps.signal.close(), deps.outputSignal.close()]);
 }
 
 let coldStart: Promise<Deps> | undefined;

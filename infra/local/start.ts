@@ -69,13 +69,27 @@ function startAgents(config: ServerConfig, url: string, logger: Pick<Logger, 'wa
   };
 }
 
+/** Builds the dashboard when its bundle is missing or older than its sources (a fresh clone, an edit). */
+async function freshDashboard(): Promise<string> {
+  try {
+    // Loaded here, not at the top: esbuild is a development dependency.
+    const { ensureDashboard } = await import('./dashboard-build');
+    const { built, ms } = await ensureDashboard();
+    return built ? `; dashboard built in ${ms} ms` : '';
+  } catch (error) {
+    process.stderr.write(`the dashboard could not be built (the API works without it): ${(error as Error).message}\n`);
+    return '';
+  }
+}
+
 async function main(): Promise<void> {
   const config = loadServerConfigOrExit('task-executor');
   const started = Date.now();
+  const dashboard = await freshDashboard();
   const running = await startServer(config).catch((error) => exitOnStartupError('task-executor', error));
   const agents = startAgents(config, running.url, running.deps.logger);
   process.stdout.write(
-    `task-executor ready on ${running.url} with ${config.agents} agent${config.agents === 1 ? '' : 's'} (${describeStore(config)}; started in ${Date.now() - started} ms). Ctrl-C stops.\n`,
+    `task-executor ready on ${running.url} with ${config.agents} agent${config.agents === 1 ? '' : 's'} (${describeStore(config)}; started in ${Date.now() - started} ms${dashboard}). Ctrl-C stops.\n`,
   );
   onShutdownSignal(async () => {
     running.deps.logger.info('stopping agents, then the server');

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { routes } from '../../functions/routes';
+import { buildDashboard } from '../../infra/local/dashboard-build';
 import { itUnless } from '../support/conditional';
 import { expectProblem } from '../support/problem';
 import { createFreshDatabase, type FreshDatabase, ROOT, readYaml, samFunctions, type Template, testDatabaseMissing } from './helpers';
@@ -52,7 +53,14 @@ const built = new Map<string, Built>();
 /** Bundles every function with the BuildProperties of its template entry. */
 beforeAll(async () => {
   for (const f of functions) {
-    const p = f.buildProperties as { EntryPoints: string[]; Target: string; Format: 'cjs'; Sourcemap: boolean; External: string[] };
+    const p = f.buildProperties as {
+      EntryPoints: string[];
+      Target: string;
+      Format: 'cjs';
+      Sourcemap: boolean;
+      External: string[];
+      Minify?: boolean;
+    };
     const outdir = join(OUT, f.dir);
     const result = await build({
       absWorkingDir: ROOT,
@@ -62,6 +70,8 @@ beforeAll(async () => {
       target: p.Target,
       format: p.Format,
       sourcemap: p.Sourcemap,
+      // SAM passes --minify unless the template says otherwise.
+      minify: p.Minify ?? true,
       external: p.External,
       outdir,
       metafile: true,
@@ -196,6 +206,13 @@ describe('the bundled handlers answering real API Gateway events', () => {
     return r;
   }
 
+  /** Invokes and returns the result as it came (for answers that are not JSON). */
+  async function invokeRaw(dir: string, event: unknown): Promise<LambdaResult> {
+    const reply = await invoke(dir, event);
+    if (!reply.ok) throw new Error(`${dir} threw: ${reply.error}\nchild output:\n${output}`);
+    return reply.result as LambdaResult;
+  }
+
   const httpDirs = [...new Set(functions.filter((f) => Object.values(f.events).some((e) => e.Type === 'HttpApi')).map((f) => f.dir))];
   const cases = httpDirs.flatMap((dir) => fixtures.map((fixture) => [dir, fixture] as const));
 
@@ -304,6 +321,50 @@ describe('the bundled handlers answering real API Gateway events', () => {
       const empty = await answer('pick-task', request('GET', '/tasks/pick', '/tasks/pick', agent));
       expect(empty.statusCode).toBe(204);
     },
+  );
+
+  ready(
+    'serves the dashboard page from the Root bundle to a browser, with the assets SAM built beside its handler',
+    async () => {
+      const root = built.get('root') as Built;
+      expect(existsSync(join(root.file, '..', 'browser.js'))).toBe(true);
+      expect(existsSync(join(root.file, '..', 'browser.css'))).toBe(true);
+      const page = await invokeRaw('root', request('GET', '/', '/', { headers: { accept: 'text/html,application/xhtml+xml' } }));
+      expect(page.statusCode).toBe(200);
+      expect(page.headers?.['content-type']).toBe('text/html; charset=utf-8');
+      expect(String(page.headers?.['content-security-policy'])).toContain("script-src 'self'");
+      const names = [...(page.body ?? '').matchAll(/assets\/(browser\.[0-9a-f]{12}\.(?:js|css))/g)].map((m) => m[1] as string);
+      expect(names).toHaveLength(2);
+
+      // The same options as the local build: the names (hashes of the content) are the ones npm start serves.
+      const local = mkdtempSync(join(tmpdir(), 'te-dashboard-'));
+      try {
+        await buildDashboard(local);
+        const { loadDashboard } = await import('../../functions/root/root');
+        const here = loadDashboard(local);
+        expect(names.sort()).toEqual([here.script, here.stylesheet].sort());
+      } finally {
+        rmSync(local, { recursive: true, force: true });
+      }
+
+      for (const name of names) {
+        const asset = await invokeRaw('root', request('GET', '/assets/{file}', `/assets/${name}`, { pathParameters: { file: name } }));
+        expect(asset.statusCode).toBe(200);
+        expect(asset.headers?.['cache-control']).toBe('public, max-age=31536000, immutable');
+        expect(String(asset.headers?.['content-type'])).toMatch(name.endsWith('.js') ? /^text\/javascript/ : /^text\/css/);
+        expect(Buffer.from(asset.body ?? '', asset.isBase64Encoded ? 'base64' : 'utf8').length).toBeGreaterThan(1000);
+      }
+      const missing = await answer('root', request('GET', '/assets/{file}', '/assets/nope.js', { pathParameters: { file: 'nope.js' } }));
+      expect(missing.statusCode).toBe(404);
+      const status = await answer('root', request('GET', '/', '/', { headers: { accept: '*/*' } }));
+      expect(JSON.parse(status.body as string)).toEqual({
+        service: 'task-executor',
+        status: 'ok',
+        endpoints: '/tasks, /health; see openapi.yaml',
+      });
+      summary.push(`${'root'.padEnd(15)} ${'GET / (text/html) and its two assets'.padEnd(52)} ${page.statusCode}`);
+    },
+    60000,
   );
 
   ready('runs the scheduled expire-leases bundle with an EventBridge scheduled event', async () => {

@@ -9,6 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { buildDashboard } from '../../infra/local/dashboard-build';
 import { itUnless } from '../support/conditional';
 import { freePort } from '../support/net';
 import { createFreshDatabase, type FreshDatabase, ROOT, readYaml, testDatabaseMissing } from './helpers';
@@ -29,6 +30,8 @@ beforeAll(async () => {
   await run(process.execPath, tsc, { cwd: ROOT }).catch((e: { stdout?: string }) => {
     throw new Error(`npm run build (tsc -p tsconfig.build.json) failed, so the images would not build:\n${e.stdout}`);
   });
+  // npm run build's last step: the dashboard's bundle into dist/dashboard, which the server stage copies with dist/.
+  await buildDashboard(join(APP, 'dist', 'dashboard'));
   // The server stage copies the migrations beside dist/; node_modules stands in for `npm ci --omit=dev`.
   cpSync(join(ROOT, 'infra', 'migrations'), join(APP, 'infra', 'migrations'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(APP, 'node_modules'), 'dir');
@@ -150,6 +153,12 @@ describe('the compiled app as the images lay it out', () => {
         const url = (await waitForLine(server, /listening on (http:\/\/127\.0\.0\.1:(\d+))/))[1] as string;
         const port = Number(new URL(url).port);
         expect(await healthcheck('backend-api-server', 3500, port)).toBe(0);
+        // The dashboard from dist/dashboard: the page for a browser, its script under a hashed name.
+        const page = await fetch(`${url}/`, { headers: { accept: 'text/html' } });
+        expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+        const script = /assets\/(browser\.[0-9a-f]{12}\.js)/.exec(await page.text())?.[1];
+        expect((await fetch(`${url}/assets/${script}`)).status).toBe(200);
+        expect(await (await fetch(`${url}/`)).json()).toMatchObject({ status: 'ok' });
 
         const healthPort = await freePort();
         agent = spawn(process.execPath, ['agent.js'], {

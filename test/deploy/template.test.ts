@@ -18,6 +18,8 @@ import { ROOT, readYaml, samFunctions, type Template, toolMissing } from './help
 const run = promisify(execFile);
 const template = readYaml<Template>('template.yaml');
 const functions = samFunctions(template);
+/** Entry points beyond handler.ts: the dashboard's browser bundle, built beside the Root function's handler. */
+const EXTRA_ENTRIES: Record<string, string[]> = { root: ['functions/root/browser.ts'] };
 /** Functions that answer no route: run on a schedule. */
 const SCHEDULED: Record<string, string> = { 'expire-leases': 'rate(1 minute)' };
 
@@ -46,6 +48,15 @@ describe('template.yaml against the route table', () => {
     const dirs = functions.map((f) => f.dir).sort();
     const expected = [...new Set([...routes.map((r) => r.dir), ...Object.keys(SCHEDULED)])].sort();
     expect(dirs).toEqual(expected);
+  });
+
+  it('builds the dashboard into the Root function from the same folder as its handler, so browser.js lands beside handler.js', () => {
+    for (const [dir, extra] of Object.entries(EXTRA_ENTRIES)) {
+      for (const entry of extra) {
+        expect(entry.startsWith(`functions/${dir}/`)).toBe(true);
+        expect(existsSync(join(ROOT, entry))).toBe(true);
+      }
+    }
   });
 
   it('points every function at a handler.ts that exports handler', async () => {
@@ -79,7 +90,7 @@ describe('template.yaml against the route table', () => {
       expect(f.properties.Runtime ?? globals.Runtime).toBe('nodejs24.x');
       expect(f.buildProperties).toEqual({
         BuildMethod: 'esbuild',
-        EntryPoints: [f.entryPoint],
+        EntryPoints: [f.entryPoint, ...(EXTRA_ENTRIES[f.dir] ?? [])],
         Target: 'node24',
         Format: 'cjs',
         Sourcemap: true,

@@ -13,6 +13,7 @@ import { freePort } from '../support/net';
 import { type PrivatePostgres, privatePostgresUnavailable, startPrivatePostgres } from '../support/private-postgres';
 import { type Proc, type ServerProc, startAgent, startServerProcess, stopAll, stopProcess } from '../support/processes';
 import { createScratchDatabase } from '../support/scratch-database';
+import { call } from '../support/server';
 import { submit, waitState } from '../support/tasks';
 
 const DB = 'te_restart';
@@ -88,6 +89,27 @@ describeIf('the server dies and comes back (private PostgreSQL)', () => {
       `server killed with SIGKILL and back after ${upAfter} ms: ${31 - lostInFlight} of 31 tasks succeeded once each, the running one included; ${lostInFlight} picked by the dead server in its last moment ended "agent lost" without running`,
     );
     for (const a of agents) await stopProcess(a);
+    await stopProcess(server);
+  }, 120000);
+
+  it('loses no byte of live output across a SIGKILL of the server: the agent sends on from what the next one holds', async () => {
+    let server: ServerProc = await startServerProcess(env, port);
+    const agent = startAgent('restart-live', server.url);
+    const lines = Array.from({ length: 60 }, (_, i) => `n=${i + 1}\n`).join('');
+    // 60 lines over 6 s, then a pause, so the stream can be read whole while the task still runs
+    const task = await submit(server.url, { command: 'for i in $(seq 1 60); do echo "n=$i"; sleep 0.1; done; sleep 4' });
+    const live = async () => (await call(server.url, 'GET', `/tasks/${task.id}/output`)).text;
+    await waitFor('some output to be live', async () => (await live()).includes('n=10\n'), 30000);
+    server.child.kill('SIGKILL');
+    await server.exited;
+    await new Promise((r) => setTimeout(r, 1500));
+    server = await startServerProcess(env, port);
+    await waitFor('the whole stream to be live', async () => (await live()).includes('n=60\n'), 30000);
+    const read = await call(server.url, 'GET', `/tasks/${task.id}/output`);
+    expect(read.headers.get('x-task-state')).toBe('running');
+    expect(read.text).toBe(lines);
+    expect(await waitState(server.url, task.id, undefined, 60000)).toMatchObject({ state: 'succeeded', stdout: lines });
+    await stopProcess(agent);
     await stopProcess(server);
   }, 120000);
 

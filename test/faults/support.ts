@@ -27,17 +27,19 @@ export type TaskView = Task;
 
 export type DroppingProxy = {
   url: string;
-  /** finish requests seen, and the status the server gave each (the first one's is never relayed) */
+  /** requests of the chosen kind seen, and the status the server gave each (the first one's is never relayed) */
   finishes: { status: number | null; dropped: boolean }[];
   close(): Promise<void>;
 };
 
 /**
  * A TCP proxy in front of `target`: it relays everything, except that the server's answer to
- * the first `POST /tasks/{id}/finish` is swallowed and that connection cut. The server did the
- * finish; the agent saw a network error and must retry, and the retry must be answered as success.
+ * the first `POST /tasks/{id}/finish` (or the first `POST /tasks/{id}/<endpoint>`) is swallowed
+ * and that connection cut. The server did the request; the agent saw a network error and must
+ * retry, and the retry must be answered as success.
  */
-export async function startDroppingProxy(target: string): Promise<DroppingProxy> {
+export async function startDroppingProxy(target: string, endpoint = 'finish'): Promise<DroppingProxy> {
+  const request = new RegExp(`^POST /tasks/[^/ ]+/${endpoint} `);
   const { hostname, port } = new URL(target);
   const finishes: DroppingProxy['finishes'] = [];
   const sockets = new Set<Socket>();
@@ -50,7 +52,7 @@ export async function startDroppingProxy(target: string): Promise<DroppingProxy>
     /** the finish whose answer is awaited on this connection */
     let pending: { status: number | null; dropped: boolean } | null = null;
     client.on('data', (chunk: Buffer) => {
-      if (/^POST \/tasks\/[^/ ]+\/finish /.test(chunk.subarray(0, 200).toString('latin1'))) {
+      if (request.test(chunk.subarray(0, 200).toString('latin1'))) {
         pending = { status: null, dropped: finishes.length === 0 };
         finishes.push(pending);
       }

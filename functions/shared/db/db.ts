@@ -20,9 +20,10 @@ export type Db = Queryable & {
   /** Runs a script of several statements (migrations). */
   exec(sql: string): Promise<void>;
   /**
-   * LISTENs on a channel on a connection of its own; onReconnect runs after the connection was
-   * lost and listening again (notifications may have been missed). Resolves to unlisten.
+   * LISTENs on a channel on a connection of its own; onNotify gets each notification's payload;
+   * onReconnect runs after the connection was lost and listening again (notifications may have
+   * been missed). Resolves to unlisten.
    */
-  listen(channel: string, onNotify: () => void, onReconnect: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotify: (payload: string) => void, onReconnect: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 };

@@ -169,7 +169,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Db & { pgl
     },
     async listen(channel, onNotify) {
       // In-process: PGlite delivers NOTIFY to its own listeners, and never disconnects.
-      const unlisten = await pglite.listen(channel, () => onNotify());
+      const unlisten = await pglite.listen(channel, (payload) => onNotify(payload));
       return async () => {
         if (!pglite.closed) await unlisten();
       };

@@ -92,7 +92,7 @@ export function openPostgres(config: PostgresConfig, options: PostgresOptions): 
       let retryTimer: NodeJS.Timeout | undefined;
       const connect = async (attempt: number): Promise<void> => {
         const c = new Client(poolConfig);
-        c.on('notification', () => onNotify());
+        c.on('notification', (message) => onNotify(message.payload ?? ''));
         c.on('error', (error) => {
           options.onIdleError?.(error);
           reconnect(c);
