@@ -11,7 +11,7 @@ import { CliError, EXIT } from './errors';
 /** Why an answer could not be used; `transient` ones may succeed if tried again later. */
 export type ApiErrorKind = 'unreachable' | 'unauthorized' | 'server' | 'problem' | 'unusable';
 
-/** A failed request: exit 125, except a 4xx problem (exit 1), whose detail is the message as the server wrote it. */
+/** A failed request: exit 125, except a 4xx problem (exit 1; 401, 403 and 421 are 125), whose detail is the message as the server wrote it. */
 export class ApiError extends CliError {
   constructor(
     readonly kind: ApiErrorKind,
@@ -93,6 +93,12 @@ export function createClient(config: CliConfig): ApiClient {
           : 'the server wants a token: set API_TOKEN or pass --token',
         401,
       );
+    }
+    // A server without API_TOKEN answers only requests that name it by a loopback name (421)
+    // and come from no other site's page (403): the URL, not the invocation, is what to change,
+    // and the server's detail says how.
+    if ((res.status === 421 || res.status === 403) && detail !== undefined) {
+      throw new ApiError('unauthorized', `${config.url} refused the request (${res.status}): ${detail}`, res.status);
     }
     if (res.status >= 500 || res.status === 429) {
       throw new ApiError('server', `${config.url} answered ${res.status}: ${detail ?? (excerpt(text) || res.statusText)}`, res.status);

@@ -417,6 +417,23 @@ describe('taskexec with no agent (tasks stay queued)', () => {
     await server?.stop();
   });
 
+  it('exits 125 with the server advice when a server without API_TOKEN is reached under another name (421)', async () => {
+    // A proxy on another port passes the Host it was sent: the name a DNS rebinding page would send too.
+    const proxy = await startGateway(server.url);
+    try {
+      const r = await taskexec(['ls'], { TASKEXEC_URL: `${proxy.url}/prod` });
+      expect(r.code).toBe(125);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        `taskexec: ${proxy.url}/prod refused the request (421): Without API_TOKEN this server answers only requests that name it ${server.url} (or localhost, [::1]); the Host "${new URL(proxy.url).host}" is another name, as a DNS rebinding web page would send. Use ${server.url}, or set API_TOKEN to serve other names.\n`,
+      );
+      expect((await taskexec(['run', '--detach', 'echo never stored'], { TASKEXEC_URL: `${proxy.url}/prod` })).code).toBe(125);
+      expect((await call(server.url, 'GET', '/tasks')).text).not.toContain('never stored');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('cancel of a queued task prints canceled', async () => {
     const id = (await cli(['run', '--detach', 'echo never'])).stdout.trim();
     expect(await cli(['cancel', id])).toMatchObject({ code: 0, stdout: 'canceled\n', stderr: '' });
@@ -621,7 +638,9 @@ describe('taskexec behind a gateway (an API Gateway stage path)', () => {
   let gw: Gateway;
 
   beforeAll(async () => {
-    server = await startTestServer(store, { AGENT_TOKEN });
+    // Both tokens, as a deployment behind API Gateway always has them: without API_TOKEN the
+    // server answers 421 to the gateway's Host (tested above).
+    server = await startTestServer(store, { API_TOKEN, AGENT_TOKEN });
     agent = startAgent('cli-gateway-agent', server.url, { AGENT_TOKEN });
     gw = await startGateway(server.url);
   });
@@ -632,7 +651,7 @@ describe('taskexec behind a gateway (an API Gateway stage path)', () => {
   });
 
   it('runs, lists and shows through the stage path', async () => {
-    const env = { TASKEXEC_URL: `${gw.url}/prod` };
+    const env = { TASKEXEC_URL: `${gw.url}/prod`, API_TOKEN };
     const r = await taskexec(['run', 'echo via-gateway; echo e >&2; exit 5'], env);
     expect(r).toMatchObject({ code: 5, stdout: 'via-gateway\n', stderr: 'e\n' });
     expect((await taskexec(['ls'], env)).stdout).toContain('via-gateway');
@@ -641,7 +660,7 @@ describe('taskexec behind a gateway (an API Gateway stage path)', () => {
   it('runs and follows against a server from before live output, by polling the task', async () => {
     gw.mode = 'no-output-route';
     try {
-      const env = { TASKEXEC_URL: `${gw.url}/prod` };
+      const env = { TASKEXEC_URL: `${gw.url}/prod`, API_TOKEN };
       expect(await taskexec(['run', 'echo old-server; echo e >&2; exit 7'], env)).toMatchObject({
         code: 7,
         stdout: 'old-server\n',
@@ -657,7 +676,7 @@ describe('taskexec behind a gateway (an API Gateway stage path)', () => {
   });
 
   it('exits 125 saying it is not the task API when the URL lacks the stage path', async () => {
-    const r = await taskexec(['ls'], { TASKEXEC_URL: gw.url });
+    const r = await taskexec(['ls'], { TASKEXEC_URL: gw.url, API_TOKEN });
     expect(r.code).toBe(125);
     expect(r.stderr).toBe(
       `taskexec: ${gw.url}/tasks answered 404 {"message":"Not Found"}: not the task API; check TASKEXEC_URL or --url\n`,
@@ -667,7 +686,7 @@ describe('taskexec behind a gateway (an API Gateway stage path)', () => {
   it('exits 125 with the status when the gateway answers 503', async () => {
     gw.mode = 'unavailable';
     try {
-      const r = await taskexec(['ls'], { TASKEXEC_URL: `${gw.url}/prod` });
+      const r = await taskexec(['ls'], { TASKEXEC_URL: `${gw.url}/prod`, API_TOKEN });
       expect(r).toMatchObject({ code: 125, stderr: `taskexec: ${gw.url}/prod answered 503: {"message":"Service Unavailable"}\n` });
     } finally {
       gw.mode = 'pass';
