@@ -1,16 +1,26 @@
 /**
  * Live output end to end: the real agent process (`node --import tsx agent/main.ts`) streaming
- * to the real server over HTTP, read back through GET /tasks/{id}/output, on every store.
+ * to the real server over HTTP, read back through GET /tasks/{id}/output, on every store. Where
+ * the host gives commands a PID namespace, the agent is made to use one (AGENT_CONTAINMENT), so
+ * every case streams from inside it.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getTask, type Proc, startAgent, startDroppingProxy, stopAll, stopProcess, submit, waitFor, waitState } from './faults/support';
+import { itUnless } from './support/conditional';
 import { stores } from './support/databases';
 import { call, startTestServer, type TestServer } from './support/server';
 
 const MARKER = /\n\[\.\.\. (\d+) bytes omitted \.\.\.\]\n/g;
+
+const namespaceMissing = (() => {
+  const args = process.getuid?.() === 0 ? [] : ['--user', '--map-current-user'];
+  const probe = spawnSync('unshare', [...args, '--pid', '--fork', '--kill-child', '--mount-proc', 'true']);
+  return probe.status === 0 ? null : 'no PID namespace for commands here (the agent falls back to the process group)';
+})();
 
 /** The agent process's peak resident memory (VmHWM), in bytes. */
 function peakRss(pid: number): number {
@@ -45,7 +55,10 @@ describe.each(stores)('live output from the real agent on $name', (store) => {
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'te-live-'));
     server = await startTestServer(store);
-    agent = startAgent('live-agent', server.url, { POLL_WAIT: '2s' });
+    agent = startAgent('live-agent', server.url, {
+      POLL_WAIT: '2s',
+      ...(namespaceMissing === null ? { AGENT_CONTAINMENT: 'pid-namespace' } : {}),
+    });
     await waitFor('the agent to start', () => /agent started/.test(agent.output()), 30000);
   }, 60000);
   afterAll(async () => {
@@ -148,14 +161,35 @@ describe.each(stores)('live output from the real agent on $name', (store) => {
     expect(readFileSync(alive, 'utf8')).toBe(before);
     await server.db.query(`update tasks set state = 'failed', finished_at = now() where id = $1::uuid`, [task.id]);
   }, 60000);
+
+  itUnless(namespaceMissing)(
+    'streams a command contained in its own PID namespace while it runs (its shell is PID 2 there)',
+    async () => {
+      expect(agent.output()).toMatch(/command containment: PID namespace/);
+      const task = await submit(server.url, { command: 'echo "shell pid $$"; sleep 2; echo end' });
+      const pieces: [string, string][] = [];
+      const streamed = await follow(server.url, task.id, (text, state) => pieces.push([text, state]));
+      expect(pieces[0]).toEqual(['shell pid 2\n', 'running']);
+      expect(streamed).toBe('shell pid 2\nend\n');
+      expect(await waitState(server.url, task.id)).toMatchObject({ state: 'succeeded', stdout: 'shell pid 2\nend\n' });
+    },
+    30000,
+  );
 });
+
+/**
+ * The agents here reach the server through something in front of it on another port, whose Host
+ * a server without AGENT_TOKEN answers 421 (functions/shared/auth.ts): the server has the token,
+ * as any server behind a proxy or gateway would.
+ */
+const FAULT_AGENT_TOKEN = 'live-fault-agent-token-0123456789';
 
 describe.each(stores)('live output through faults on $name', (store) => {
   let server: TestServer;
   let scratch: string;
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'te-live-faults-'));
-    server = await startTestServer(store);
+    server = await startTestServer(store, { AGENT_TOKEN: FAULT_AGENT_TOKEN });
   });
   afterEach(stopAll);
   afterAll(async () => {
@@ -166,7 +200,7 @@ describe.each(stores)('live output through faults on $name', (store) => {
 
   it('resends from the server’s figure after an answer to a send was lost: the stream has every byte once', async () => {
     const proxy = await startDroppingProxy(server.url, 'output');
-    const agent = startAgent('live-dropped', proxy.url, { POLL_WAIT: '2s' });
+    const agent = startAgent('live-dropped', proxy.url, { POLL_WAIT: '2s', AGENT_TOKEN: FAULT_AGENT_TOKEN });
     try {
       const task = await submit(server.url, { command: 'for i in $(seq 1 30); do echo "n=$i"; sleep 0.1; done' });
       const expected = Array.from({ length: 30 }, (_, i) => `n=${i + 1}\n`).join('');
@@ -204,7 +238,11 @@ describe.each(stores)('live output through faults on $name', (store) => {
     });
     await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', () => r()));
     const { port } = gateway.address() as { port: number };
-    const agent = startAgent('live-413', `http://127.0.0.1:${port}`, { POLL_WAIT: '2s', AGENT_LIVE_OUTPUT: 'false' });
+    const agent = startAgent('live-413', `http://127.0.0.1:${port}`, {
+      POLL_WAIT: '2s',
+      AGENT_LIVE_OUTPUT: 'false',
+      AGENT_TOKEN: FAULT_AGENT_TOKEN,
+    });
     try {
       const task = await submit(server.url, { command: 'seq 1 200000' });
       const ended = await waitState(server.url, task.id, undefined, 60000);
