@@ -3,7 +3,9 @@
  * `npm start` with API_TOKEN set and two agents: sign-in, creating and following a task, live
  * updates, the state filter, cancel, ANSI colours, escaping, a 3 MB output, keyboard-only use
  * and axe-core. Every page is watched: no request to another origin, no console error, no CSP
- * violation. Screenshots go to test-results/dashboard/.
+ * violation. Screenshots go to test-results/dashboard/. Then `npm start` without API_TOKEN, where
+ * the server answers only its own names and pages: the dashboard at 127.0.0.1 and localhost, and
+ * a copy of it loaded under a DNS rebinding name.
  */
 import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -345,5 +347,97 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
     await page.setViewportSize({ width: 1200, height: 1040 });
     await screenshot(page, 'task-running');
     await page.getByRole('button', { name: 'Cancel' }).click();
+  }, 60000);
+});
+
+/**
+ * Without API_TOKEN the user endpoints answer only requests that name the server 127.0.0.1,
+ * localhost or [::1] and come from no other site's page (functions/shared/auth.ts). The page and
+ * its assets are open, so the dashboard loads under any name; its calls must work at 127.0.0.1
+ * and localhost (its POSTs carry that Origin), and under a name that resolves to 127.0.0.1
+ * (DNS rebinding, here Chromium's host resolver rules) be refused with nothing stored.
+ */
+describeUnless(chromiumMissing())('the dashboard in Chromium against npm start without API_TOKEN', () => {
+  const REBIND = 'rebind.attacker.test';
+  let server: NpmStart;
+  let browser: Browser;
+  let port: string;
+
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([
+      startNpmStart({ AGENTS: '1', POLL_INTERVAL: '200ms' }),
+      launchChromium([`--host-resolver-rules=MAP ${REBIND} 127.0.0.1`]),
+    ]);
+    port = new URL(server.url).port;
+  }, 120000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  }, 60000);
+
+  /** A fresh tab at `origin`, watched; closed by `done`, which returns what the watch saw. */
+  async function tab(origin: string) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const page = await context.newPage();
+    const w = await watch(context, page, origin);
+    return {
+      page,
+      async done() {
+        const seen = { foreign: w.foreign, errors: [...w.errors], violations: await w.violations() };
+        await context.close();
+        return seen;
+      },
+    };
+  }
+  const stdoutOf = (page: Page) => page.getByRole('region', { name: 'stdout' }).locator('.stream');
+  const stateOf = (page: Page) => page.getByTestId('task-state');
+  const commands = async () =>
+    ((await (await fetch(`${server.url}/tasks`)).json()) as { tasks: { command: string }[] }).tasks.map((t) => t.command);
+
+  it.each(['127.0.0.1', 'localhost'])(
+    'runs, follows and cancels a task at http://%s:<port> without asking for a token',
+    async (name) => {
+      const origin = `http://${name}:${port}`;
+      const { page, done } = await tab(origin);
+      await page.goto(`${origin}/#/`);
+      await page.getByRole('table', { name: 'Tasks' }).waitFor();
+      expect(await page.getByLabel('API token').count()).toBe(0);
+      // The form's POST /tasks carries Origin: http://<name>:<port>, the server's own.
+      await page.getByLabel('Command', { exact: true }).fill(`echo from ${name}; sleep 60`);
+      await page.getByLabel('Command', { exact: true }).press('Enter');
+      await page.waitForURL(/#\/tasks\/[0-9a-f-]{36}$/);
+      await stdoutOf(page)
+        .filter({ hasText: `from ${name}` })
+        .waitFor({ timeout: 20000 });
+      await page.getByRole('button', { name: 'Cancel' }).click();
+      await eventually(async () => (await stateOf(page).textContent()) === 'canceled', 20000);
+      expect(await commands()).toContain(`echo from ${name}; sleep 60`);
+      expect(await done()).toEqual({ foreign: [], errors: [], violations: [] });
+    },
+    60000,
+  );
+
+  it('refuses every call of a copy loaded under a DNS rebinding name with 421, saying why, and stores nothing', async () => {
+    const origin = `http://${REBIND}:${port}`;
+    const { page, done } = await tab(origin);
+    const before = await commands();
+    await page.goto(`${origin}/#/`);
+    // The page and its assets are served (public); the list's calls are refused.
+    await page.getByRole('alert').filter({ hasText: 'Without API_TOKEN this server answers only requests that name it' }).waitFor();
+    await page.getByLabel('Command', { exact: true }).fill('echo from the rebinding page');
+    await page.getByLabel('Command', { exact: true }).press('Enter');
+    await page
+      .getByRole('alert')
+      .filter({ hasText: `the Host "${REBIND}:${port}" is another name` })
+      .first()
+      .waitFor();
+    expect(page.url()).toBe(`${origin}/#/`);
+    expect(await commands()).toEqual(before);
+    const seen = await done();
+    // Chromium logs each refused call as a failed resource: those are the only errors.
+    expect(seen.errors.length).toBeGreaterThan(0);
+    expect(seen.errors.filter((e) => !/status of 421/.test(e))).toEqual([]);
+    expect({ foreign: seen.foreign, violations: seen.violations }).toEqual({ foreign: [], violations: [] });
   }, 60000);
 });

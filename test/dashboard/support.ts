@@ -21,11 +21,18 @@ export function chromiumMissing(): string | null {
   return existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium): the dashboard's browser tests need it`;
 }
 
-/** Launches Debian's Chromium headless, as STACK.md says it runs as root here. */
-export function launchChromium(): Promise<Browser> {
+/** Launches Debian's Chromium headless, as STACK.md says it runs as root here; `extraArgs` go on its command line. */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      ...extraArgs,
+    ],
   });
 }
 
