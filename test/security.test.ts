@@ -8,10 +8,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EMPTY_BODY_LIMIT, LIST_COMMAND_MAX_CHARS, LIST_PAGE_MAX_BYTES } from '../contract/http';
+import { EMPTY_BODY_LIMIT, LIST_COMMAND_MAX_CHARS, LIST_PAGE_MAX_BYTES, OUTPUT_BODY_LIMIT } from '../contract/http';
+import { findDashboardDir, loadDashboard } from '../functions/root/root';
 import { loadConfig } from '../functions/shared/config';
 import { openDb } from '../functions/shared/deps';
 import { createLogger } from '../functions/shared/logger';
+import { ensureDashboard } from '../infra/local/dashboard-build';
 import { HTTP_OPTIONS, MAX_CONNECTIONS, startServer } from '../infra/local/server';
 import { itUnless } from './support/conditional';
 import { stores } from './support/databases';
@@ -99,10 +101,22 @@ describe.each(stores)('a web page reaching a server that has no tokens, through 
     expect(await count()).toBe(3);
   });
 
-  it('answers GET / and GET /health under any name: they hold nothing secret and health checkers use other names', async () => {
-    for (const target of ['/', '/health']) {
+  it('answers GET /, its assets and GET /health under any name: they hold nothing secret and health checkers use other names', async () => {
+    await ensureDashboard();
+    const script = loadDashboard(findDashboardDir() as string).script;
+    for (const target of ['/', `/assets/${script}`, '/health']) {
       const reply = await rawRequest(server.url, { method: 'GET', target, headers: [['Host', `attacker.example:${port}`]] });
-      expect(reply.status).toBe(200);
+      expect({ target, status: reply.status }).toEqual({ target, status: 200 });
+    }
+  });
+
+  it('answers 421 to the output and the counts under a foreign Host, so a rebinding copy of the dashboard reads nothing', async () => {
+    const created = await rawRequest(server.url, create([]));
+    const id = (created.json as { id: string }).id;
+    for (const target of [`/tasks/${id}/output`, '/tasks/summary', `/tasks/${id}`]) {
+      const reply = await rawRequest(server.url, { method: 'GET', target, headers: [['Host', `attacker.example:${port}`]] });
+      expect({ target, status: reply.status }).toEqual({ target, status: 421 });
+      expect(reply.text).not.toContain('pwned');
     }
   });
 });
@@ -173,6 +187,7 @@ describe.each(stores)('bodies held open by clients ($name)', (store) => {
 
   it.each([
     ['finish', `POST /tasks/${id}/finish HTTP/1.1\r\nX-Agent-Id: a\r\n`, 6 * MiB],
+    ['output send', `POST /tasks/${id}/output HTTP/1.1\r\nX-Agent-Id: a\r\nX-Lease-Token: ${id}\r\n`, OUTPUT_BODY_LIMIT],
     ['create', 'POST /tasks HTTP/1.1\r\n', MiB],
   ])('answers 401 to an unauthenticated %s while its body is still being sent, reading none of it', async (_what, head, size) => {
     const reply = await answerBeforeBody(server.url, head, size, 64 * 1024);
@@ -185,6 +200,22 @@ describe.each(stores)('bodies held open by clients ($name)', (store) => {
     ['heartbeat', `POST /tasks/${id}/heartbeat HTTP/1.1\r\nX-Agent-Id: a\r\n`],
   ])('answers 413 at once to a %s announcing 6 MiB, with the token: it takes only an empty body or {}', async (_what, head) => {
     const reply = await answerBeforeBody(server.url, `${head}Authorization: Bearer ${AGENT_TOKEN}\r\n`, 6 * MiB, 0);
+    expect(reply.status).toBe(413);
+    expect(JSON.parse(reply.text).detail).toContain(`(${EMPTY_BODY_LIMIT} bytes)`);
+  });
+
+  it('answers 413 at once to an output send announcing one byte over its 1 MiB, with the token', async () => {
+    const head = `POST /tasks/${id}/output HTTP/1.1\r\nX-Agent-Id: a\r\nX-Lease-Token: ${id}\r\nAuthorization: Bearer ${AGENT_TOKEN}\r\n`;
+    const reply = await answerBeforeBody(server.url, head, OUTPUT_BODY_LIMIT + 1, 0);
+    expect(reply.status).toBe(413);
+    expect(JSON.parse(reply.text).detail).toContain(`(${OUTPUT_BODY_LIMIT} bytes)`);
+  });
+
+  it.each([
+    ['an output read', `GET /tasks/${id}/output HTTP/1.1\r\n`],
+    ['the counts', 'GET /tasks/summary HTTP/1.1\r\n'],
+  ])('answers 413 at once to %s announcing 6 MiB, with the token: a GET takes at most 4 KiB', async (_what, head) => {
+    const reply = await answerBeforeBody(server.url, `${head}Authorization: Bearer ${API_TOKEN}\r\n`, 6 * MiB, 0);
     expect(reply.status).toBe(413);
     expect(JSON.parse(reply.text).detail).toContain(`(${EMPTY_BODY_LIMIT} bytes)`);
   });

@@ -194,10 +194,16 @@ describe('template.yaml: least privilege and log retention', () => {
     expect(template.Parameters?.LogRetentionDays).toMatchObject({ Type: 'Number', Default: 30 });
   });
 
-  it('throttles the open routes (GET /health queries the database for anyone)', () => {
-    const health = functions.find((f) => f.dir === 'health');
-    const settings = Object.values(health?.events ?? {})[0]?.Properties?.RouteSettings as Record<string, number>;
-    expect(settings).toEqual({ ThrottlingBurstLimit: 10, ThrottlingRateLimit: 5 });
+  it('throttles every open route apart from the API (GET /health queries the database for anyone)', () => {
+    const settingsOf = (method: string, path: string) =>
+      functions.flatMap((f) => Object.values(f.events)).find((e) => e.Properties?.Method === method && e.Properties?.Path === path)
+        ?.Properties?.RouteSettings as Record<string, number> | undefined;
+    expect(settingsOf('GET', '/health')).toEqual({ ThrottlingBurstLimit: 10, ThrottlingRateLimit: 5 });
+    expect(settingsOf('GET', '/')).toEqual({ ThrottlingBurstLimit: 20, ThrottlingRateLimit: 10 });
+    expect(settingsOf('GET', '/assets/{file}')).toEqual({ ThrottlingBurstLimit: 40, ThrottlingRateLimit: 20 });
+    // Every public route is in the list above: a new one gets its own throttle here.
+    const open = [...new Set(routes.filter((r) => r.audience === 'public').map((r) => key(r.method, r.path)))].sort();
+    expect(open).toEqual(['GET /', 'GET /assets/{file}', 'GET /health']);
   });
 });
 
