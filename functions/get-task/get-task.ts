@@ -1,5 +1,6 @@
 import { STREAMS, type Task } from '../../contract/task';
-import { selectOutputChunks, selectTask, type TaskRow, toTask } from '../shared/db/tasks';
+import { selectOutputChunks } from '../shared/db/output';
+import { selectTask, type TaskRow, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { NotFoundError } from '../shared/errors';
 import { renderLive } from '../shared/live-output';

@@ -1,6 +1,6 @@
 import { MAX_OUTPUT_WAIT_SECONDS, OUTPUT_READ_MAX_BYTES } from '../../contract/http';
 import { isTerminal, STREAMS, type StreamName, type TaskState } from '../../contract/task';
-import { markOutputWatched, type OutputReadRow, selectOutputForRead } from '../shared/db/tasks';
+import { markOutputWatched, type OutputReadRow, selectOutputForRead } from '../shared/db/output';
 import type { Deps } from '../shared/deps';
 import { NotFoundError, ValidationError } from '../shared/errors';
 import { type Event, queryParams, rejectUnknownParams, singleParam } from '../shared/http';

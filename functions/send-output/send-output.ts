@@ -1,14 +1,8 @@
 import { OUTPUT_BODY_LIMIT } from '../../contract/http';
 import { type OutputAck, type OutputChunk, type OutputSend, STREAMS, type StreamName } from '../../contract/task';
 import { leaseTokenOf, MISSING_LEASE_TOKEN } from '../shared/auth';
-import {
-  deleteOmittedOutput,
-  insertOutputChunks,
-  lockTaskForOutput,
-  recordOutputSent,
-  selectTask,
-  vacuumTaskOutput,
-} from '../shared/db/tasks';
+import { deleteOmittedOutput, insertOutputChunks, lockTaskForOutput, recordOutputSent, vacuumTaskOutput } from '../shared/db/output';
+import { selectTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors';
 import { type Event, isUuid, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';

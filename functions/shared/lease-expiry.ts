@@ -3,7 +3,8 @@
  * endExpiredTasks in the SQL module). Run by the local server's timer, the scheduled Lambda
  * (functions/expire-leases) and, throttled, by pick on its way through.
  */
-import { endExpiredTasks, extendRunningLeases, recordReaperRun, type TaskRow } from './db/tasks';
+import { endExpiredTasks, extendRunningLeases, recordReaperRun } from './db/leases';
+import type { TaskRow } from './db/tasks';
 import type { Deps } from './deps';
 import type { Log } from './logger';
 

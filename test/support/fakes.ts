@@ -1,16 +1,21 @@
 /**
  * Fakes for unit tests of the handler cores: a database that answers the statements of
- * functions/shared/db/tasks.ts with rows the test scripts (so a test states what the database
+ * functions/shared/db/ (tasks.ts, leases.ts, output.ts) with rows the test scripts (so a test states what the database
  * holds and checks what the core decides), a log that keeps its lines, and a queue signal the
  * test wakes. The cores themselves are never replaced.
  */
 import type { Db, Queryable } from '../../functions/shared/db/db';
-import * as statements from '../../functions/shared/db/tasks';
+import * as leaseStatements from '../../functions/shared/db/leases';
+import * as outputStatements from '../../functions/shared/db/output';
+import * as taskStatements from '../../functions/shared/db/tasks';
 import type { Log } from '../../functions/shared/logger';
 import type { QueueSignal } from '../../functions/shared/queue-signal';
 
-/** The SQL functions of db/tasks.ts (toTask maps rows; it runs no statement). */
-export type StatementName = Exclude<keyof typeof statements, 'toTask' | 'QUEUED_CHANNEL'>;
+/** Every module of SQL functions; a new one under functions/shared/db/ is added here. */
+const statements = { ...taskStatements, ...leaseStatements, ...outputStatements };
+
+/** The SQL functions of those modules (toTask maps rows; it runs no statement). */
+export type StatementName = Exclude<keyof typeof statements, 'toTask' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL'>;
 
 type Rows = readonly object[];
 /** The rows a statement answers: always the same, or from its parameters and how often it ran before. */
@@ -21,7 +26,7 @@ export type FakeDb = Db & { readonly calls: Call[]; callsOf(statement: Statement
 
 let named: Promise<Map<string, StatementName>> | undefined;
 
-/** The text of each statement of db/tasks.ts, captured once by calling its function against a recorder. */
+/** The text of each statement of those modules, captured once by calling its function against a recorder. */
 function statementTexts(): Promise<Map<string, StatementName>> {
   named ??= (async () => {
     const byText = new Map<string, StatementName>();
@@ -44,14 +49,14 @@ function statementTexts(): Promise<Map<string, StatementName>> {
 }
 
 /**
- * A Db answering each statement of db/tasks.ts with `answers[statement]`; any other statement
+ * A Db answering each statement of those modules with `answers[statement]`; any other statement
  * (or one the test did not script) fails the core's call, naming it.
  */
 export function fakeDb(answers: Partial<Record<StatementName, Answer>>): FakeDb {
   const calls: Call[] = [];
   const query = async <R>(text: string, params: readonly unknown[] = []): Promise<R[]> => {
     const statement = (await statementTexts()).get(text);
-    if (statement === undefined) throw new Error(`fakeDb: a statement that is not in db/tasks.ts: ${text.slice(0, 120)}`);
+    if (statement === undefined) throw new Error(`fakeDb: a statement that is not in functions/shared/db/: ${text.slice(0, 120)}`);
     const answer = answers[statement];
     if (answer === undefined) throw new Error(`fakeDb: ${statement} was not expected by this test`);
     const before = calls.filter((c) => c.statement === statement).length;
