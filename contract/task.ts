@@ -34,6 +34,16 @@ export type Task = {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** what the command's process tree used, as its agent measured it; null until it ended or where it could not be measured (absent in list items) */
+  usage?: TaskUsage | null;
+};
+
+/** CPU seconds and peak memory of a command's whole process tree (docs/api.md, "usage"); a field is null where it was not measured. */
+export type TaskUsage = {
+  cpuUserSeconds: number | null;
+  cpuSystemSeconds: number | null;
+  /** the largest resident set of any one process of the tree, in bytes */
+  maxRssBytes: number | null;
 };
 
 /** A page of GET /tasks. */
@@ -71,6 +81,8 @@ export type FinishBody = {
   outputTruncated?: boolean;
   state?: TerminalState;
   error?: string | null;
+  /** measured by the agent; null or absent where it could not be */
+  usage?: TaskUsage | null;
 };
 
 /** The two output streams of a command. */
@@ -93,6 +105,22 @@ export type OutputSend = Partial<Record<StreamName, OutputChunk>>;
  * figure), and the cancel flag and lease as a heartbeat gives them (a send extends the lease).
  */
 export type OutputAck = Record<StreamName, number> & HeartbeatAnswer;
+
+/** An agent as GET /agents shows it (docs/api.md, "Agents"). */
+export const AGENT_STATES = ['idle', 'busy', 'gone'] as const;
+export type AgentState = (typeof AGENT_STATES)[number];
+export type Agent = {
+  id: string;
+  labels: string[];
+  /** gone: not seen for LEASE_SECONDS, or it said it stopped */
+  state: AgentState;
+  /** the task it holds while busy, else null */
+  taskId: string | null;
+  lastSeenAt: string;
+  /** tasks handed to it by pick */
+  tasksRun: number;
+};
+export type AgentList = { agents: Agent[] };
 
 /** Every 4xx/5xx body: RFC 9457 problem details. */
 export type Problem = { type: string; title: string; status: number; detail: string };

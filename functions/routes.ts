@@ -9,6 +9,7 @@ import * as finishTask from './finish-task/handler';
 import * as getTask from './get-task/handler';
 import * as health from './health/handler';
 import * as heartbeatTask from './heartbeat-task/handler';
+import * as listAgents from './list-agents/handler';
 import * as listTasks from './list-tasks/handler';
 import * as metrics from './metrics/handler';
 import * as pickTask from './pick-task/handler';
@@ -17,6 +18,7 @@ import * as root from './root/handler';
 import * as sendOutput from './send-output/handler';
 import type { Audience } from './shared/auth';
 import type { BuildHandler, DepsSource, Handler } from './shared/middleware';
+import * as stopAgent from './stop-agent/handler';
 import * as taskSummary from './task-summary/handler';
 
 export type Route = {
@@ -51,6 +53,8 @@ const table: readonly (Omit<Route, 'audience' | 'build'> & { build: BuildHandler
   { method: 'GET', path: ROUTES.output, dir: 'read-output', build: readOutput.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.finish, dir: 'finish-task', build: finishTask.build, bodyLimit: AGENT_BODY_LIMIT },
   { method: 'POST', path: ROUTES.cancel, dir: 'cancel-task', build: cancelTask.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.agents, dir: 'list-agents', build: listAgents.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'POST', path: ROUTES.agentStop, dir: 'stop-agent', build: stopAgent.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'GET', path: ROUTES.metrics, dir: 'metrics', build: metrics.build, bodyLimit: EMPTY_BODY_LIMIT, lambda: false },
 ];
 

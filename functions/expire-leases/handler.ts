@@ -1,13 +1,19 @@
 import middy from '@middy/core';
+import { readGauges } from '../metrics/metrics';
 import { lambdaDeps } from '../shared/deps';
 import { expireLeases } from '../shared/lease-expiry';
 import { requestLog } from '../shared/logger';
 
-/** Scheduled (EventBridge, every minute): ends tasks whose lease or deadline has passed. */
+/**
+ * Scheduled (EventBridge, every minute): ends tasks whose lease or deadline has passed, then sends
+ * the gauges GET /metrics shows locally to CloudWatch (EMF lines in this function's log): on
+ * Lambda nobody scrapes, so this minute's reading is the gauge.
+ */
 export const handler = middy().handler(async () => {
   const deps = await lambdaDeps();
   const log = requestLog(deps.logger, { handler: 'expireLeases' });
   const rows = await expireLeases({ ...deps, log });
   log.info('lease expiry done', { expired: rows.length });
+  deps.metrics.publishGauges(await readGauges(deps));
   return { expired: rows.length };
 });

@@ -169,7 +169,7 @@ describe('finishTask', () => {
     expect(db.calls).toEqual([
       {
         statement: 'endRunningTask',
-        params: [ID, AGENT, LEASE_TOKEN, 'succeeded', 0, 'hello\n', '', false, null, i.bodyHash, NOW],
+        params: [ID, AGENT, LEASE_TOKEN, 'succeeded', 0, 'hello\n', '', false, null, i.bodyHash, NOW, null, null, null],
       },
     ]);
   });

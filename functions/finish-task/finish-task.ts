@@ -1,6 +1,6 @@
 import { AGENT_BODY_LIMIT } from '../../contract/http';
 import { capText } from '../../contract/output-limit';
-import { type Task, type TaskState, TERMINAL_STATES } from '../../contract/task';
+import { type Task, type TaskState, type TaskUsage, TERMINAL_STATES } from '../../contract/task';
 import { leaseTokenOf, MISSING_LEASE_TOKEN } from '../shared/auth';
 import { endRunningTask, endRunningTaskWithOutput, selectTask, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
@@ -21,7 +21,39 @@ export type FinishInput = {
   leaseToken: string | null;
   /** hash of the body, to recognise a retried identical finish */
   bodyHash: string;
+  usage: TaskUsage | null;
 };
+
+const USAGE_FIELDS = ['cpuUserSeconds', 'cpuSystemSeconds', 'maxRssBytes'] as const;
+
+/** `usage` of a finish body: absent or null, or an object of finite non-negative numbers (or nulls). */
+export function parseUsage(value: unknown): TaskUsage | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ValidationError('The field "usage" must be an object {"cpuUserSeconds", "cpuSystemSeconds", "maxRssBytes"} or null.');
+  }
+  const usage = value as Record<string, unknown>;
+  const unknown = Object.keys(usage).filter((k) => !(USAGE_FIELDS as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new ValidationError(`Unknown field ${JSON.stringify(unknown[0]?.slice(0, 50))} in "usage"; allowed: ${USAGE_FIELDS.join(', ')}.`);
+  }
+  const out: Record<string, number | null> = {};
+  for (const name of USAGE_FIELDS) {
+    const v = usage[name];
+    if (v === undefined || v === null) {
+      out[name] = null;
+      continue;
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new ValidationError(`The field "usage.${name}" must be a finite number of at least 0, or null.`);
+    }
+    if (name === 'maxRssBytes' && !Number.isSafeInteger(v)) {
+      throw new ValidationError('The field "usage.maxRssBytes" must be a whole number of bytes (at most 2^53 - 1), or null.');
+    }
+    out[name] = v;
+  }
+  return out as TaskUsage;
+}
 
 const ERROR_MAX_CHARS = 4096;
 const INT32_MIN = -2147483648;
@@ -31,8 +63,9 @@ const INT32_MAX = 2147483647;
 export function parseFinishRequest(event: Event): FinishInput {
   rejectQuery(event);
   const body = parseJsonObject(event, AGENT_BODY_LIMIT);
-  rejectUnknownFields(body, ['exitCode', 'stdout', 'stderr', 'outputTruncated', 'state', 'error']);
+  rejectUnknownFields(body, ['exitCode', 'stdout', 'stderr', 'outputTruncated', 'state', 'error', 'usage']);
   const { exitCode, stdout, stderr, outputTruncated, state, error } = body;
+  const usage = parseUsage(body.usage);
   if (!('exitCode' in body))
     throw new ValidationError('The field "exitCode" is missing; send the exit code, or null when the command did not exit normally.');
   if (exitCode !== null && (typeof exitCode !== 'number' || !Number.isInteger(exitCode) || exitCode < INT32_MIN || exitCode > INT32_MAX)) {
@@ -63,6 +96,7 @@ export function parseFinishRequest(event: Event): FinishInput {
     error: (error as string | null | undefined)?.replace(/\u0000/g, '\uFFFD') ?? null,
     leaseToken: leaseTokenOf(event),
     bodyHash: hashJson(body),
+    usage,
   };
 }
 
@@ -102,6 +136,7 @@ export async function finishTask(
         error: input.error,
         finishHash: input.bodyHash,
         now: deps.now(),
+        usage: input.usage,
       }
     : null;
   // Most tasks streamed nothing and nobody follows them: the plain statement; else the one that

@@ -1,3 +1,4 @@
+import { agentLabelsOf } from '../shared/agent-labels';
 import { agentIdOf } from '../shared/auth';
 import { json, noContent } from '../shared/http';
 import { defineHandler, lambdaHandler } from '../shared/middleware';
@@ -14,7 +15,7 @@ export const build = defineHandler('pickTask', 'agent', async (event, { deps, lo
   const waitMs = Math.max(0, Math.min(waitSeconds * 1000, remaining - LAMBDA_MARGIN_MS));
   // Set by the local server when the agent hangs up during a held pick.
   const { clientGone } = context as { clientGone?: AbortSignal };
-  const task = await pickTask({ ...deps, log }, agentId, waitMs, clientGone);
+  const task = await pickTask({ ...deps, log }, { id: agentId, labels: agentLabelsOf(event) }, waitMs, clientGone);
   return task === null ? noContent() : json(200, task);
 });
 

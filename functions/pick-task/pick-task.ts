@@ -30,10 +30,15 @@ export function parsePickRequest(event: Event): { waitSeconds: number } {
 
 type PickDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'config' | 'signal' | 'metrics'> & { log: Log };
 
+/** Who is picking: X-Agent-Id, and X-Agent-Labels as far as the agents table records them. */
+export type Picker = { id: string; labels: readonly string[] };
+
 /** Claims the earliest-created queued task for this agent, or null when none is queued. */
-export async function claimTask(deps: PickDeps, agentId: string): Promise<PickedTask | null> {
+export async function claimTask(deps: PickDeps, picker: Picker | string): Promise<PickedTask | null> {
+  const { id: agentId, labels } = typeof picker === 'string' ? { id: picker, labels: [] } : picker;
   const row = await claimNextQueuedTask(deps.db, {
     agentId,
+    agentLabels: labels,
     leaseToken: randomUUID(),
     leaseSeconds: deps.lease.leaseSeconds,
     deadlineGraceSeconds: deps.lease.deadlineGraceSeconds,
@@ -58,13 +63,18 @@ export async function claimTask(deps: PickDeps, agentId: string): Promise<Picked
  * Once `clientGone` aborts (the agent hung up: stopped, killed) it claims nothing more: the
  * task would reach nobody and end "agent lost" without having run.
  */
-export async function pickTask(deps: PickDeps, agentId: string, waitMs: number, clientGone?: AbortSignal): Promise<PickedTask | null> {
+export async function pickTask(
+  deps: PickDeps,
+  agent: Picker | string,
+  waitMs: number,
+  clientGone?: AbortSignal,
+): Promise<PickedTask | null> {
   await expireOnPick(deps);
   const deadline = performance.now() + waitMs;
   for (;;) {
     if (clientGone?.aborted) return null;
     const since = deps.signal.generation();
-    const task = await claimTask(deps, agentId);
+    const task = await claimTask(deps, agent);
     if (task !== null) return task;
     const left = deadline - performance.now();
     if (left <= 0) return null;

@@ -3,11 +3,15 @@
  * endExpiredTasks in the SQL module). Run by the local server's timer, the scheduled Lambda
  * (functions/expire-leases) and, throttled, by pick on its way through.
  */
+import { deleteAgentsNotSeenSince } from './db/agents';
 import { endExpiredTasks, extendRunningLeases, recordReaperRun } from './db/leases';
 import type { TaskRow } from './db/tasks';
 import type { Deps } from './deps';
 import type { Log } from './logger';
 import { recordExpired } from './task-metrics';
+
+/** Agents not seen for this long leave the agents table (GET /agents shows the last 10 minutes). */
+const AGENTS_KEPT_MS = 24 * 3600 * 1000;
 
 export type ExpiryDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'metrics'> & { log: Log };
 
@@ -30,6 +34,7 @@ export async function expireLeases(deps: ExpiryDeps): Promise<TaskRow[]> {
   }
   const rows = await endExpiredTasks(deps.db, now);
   recordExpired(deps.metrics, rows);
+  await deleteAgentsNotSeenSince(deps.db, new Date(now.getTime() - AGENTS_KEPT_MS));
   for (const row of rows) {
     deps.log.warn('running task expired', { taskId: row.id, state: row.state, error: row.error, agentId: row.agent_id });
   }

@@ -4,18 +4,24 @@
  * holds and checks what the core decides), a log that keeps its lines, and a queue signal the
  * test wakes. The cores themselves are never replaced.
  */
+
+import * as agentStatements from '../../functions/shared/db/agents';
 import type { Db, Queryable } from '../../functions/shared/db/db';
 import * as leaseStatements from '../../functions/shared/db/leases';
+import * as metricStatements from '../../functions/shared/db/metrics';
 import * as outputStatements from '../../functions/shared/db/output';
 import * as taskStatements from '../../functions/shared/db/tasks';
 import type { Log } from '../../functions/shared/logger';
 import type { QueueSignal } from '../../functions/shared/queue-signal';
 
 /** Every module of SQL functions; a new one under functions/shared/db/ is added here. */
-const statements = { ...taskStatements, ...leaseStatements, ...outputStatements };
+const statements = { ...taskStatements, ...leaseStatements, ...outputStatements, ...agentStatements, ...metricStatements };
 
 /** The SQL functions of those modules (toTask maps rows; it runs no statement). */
-export type StatementName = Exclude<keyof typeof statements, 'toTask' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL'>;
+export type StatementName = Exclude<
+  keyof typeof statements,
+  'toTask' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL' | 'AGENTS_LIST_LIMIT' | 'GAUGE_COUNT_LIMIT'
+>;
 
 type Rows = readonly object[];
 /** The rows a statement answers: always the same, or from its parameters and how often it ran before. */

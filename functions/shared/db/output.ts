@@ -62,16 +62,20 @@ export type OutputSent = {
   notify: boolean;
 };
 
-/** Records what a send left the server holding and extends the lease (a send counts as a heartbeat). */
+/** Records what a send left the server holding and extends the lease (a send counts as a heartbeat, for the agents table too). */
 export async function recordOutputSent(q: Queryable, o: OutputSent): Promise<{ cancel_requested: boolean; lease_expires_at: Date }> {
   const rows = await q.query<{ cancel_requested: boolean; lease_expires_at: Date }>(
-    `update tasks
+    `with sent as (
+     update tasks
         set stdout_bytes = $2::bigint,
             stderr_bytes = $3::bigint,
             lease_expires_at = $4::timestamptz + make_interval(secs => $5::int)
       where id = $1::uuid
-      returning cancel_requested, lease_expires_at,
-                case when $6::boolean then pg_notify('${OUTPUT_CHANNEL}', id::text) end is null as notified`,
+      returning agent_id, cancel_requested, lease_expires_at,
+                case when $6::boolean then pg_notify('${OUTPUT_CHANNEL}', id::text) end is null as notified),
+     seen as (
+       update agents a set last_seen_at = greatest(a.last_seen_at, $4::timestamptz) from sent where a.id = sent.agent_id)
+     select cancel_requested, lease_expires_at, notified from sent`,
     [o.id, o.stdoutBytes, o.stderrBytes, o.now, o.leaseSeconds, o.notify],
   );
   return rows[0] as { cancel_requested: boolean; lease_expires_at: Date };

@@ -4,7 +4,7 @@
  * tests can move the clock. Driver errors are translated by the Db (see db/errors.ts).
  */
 import { LIST_COMMAND_MAX_CHARS } from '../../../contract/http';
-import type { Task, TaskState } from '../../../contract/task';
+import type { Task, TaskState, TaskUsage } from '../../../contract/task';
 import type { Queryable } from './db';
 
 /** A row of `tasks`, as the drivers return it (infra/migrations/0001_create_tasks.sql). */
@@ -56,6 +56,11 @@ export type TaskRow = {
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  /** the command's process tree as its agent measured it (finish); null where it could not (0006_agents_usage.sql) */
+  usage_cpu_user_seconds?: number | null;
+  usage_cpu_system_seconds?: number | null;
+  /** int8 as string (pg) or number */
+  usage_max_rss_bytes?: string | number | null;
 };
 
 const iso = (d: Date | null): string | null => (d === null ? null : new Date(d).toISOString());
@@ -79,11 +84,22 @@ export function toTask(row: TaskRow): Task {
     finishedAt: iso(row.finished_at),
   };
   if (row.command_truncated) task.commandTruncated = true;
+  // List rows leave the usage columns out; a task's own answer always has `usage`.
+  if (row.usage_cpu_user_seconds !== undefined) task.usage = toUsage(row);
   if (row.stdout !== undefined) {
     task.stdout = row.stdout ?? '';
     task.stderr = row.stderr ?? '';
   }
   return task;
+}
+
+/** The usage columns as the resource's `usage`: null unless the agent measured something. */
+function toUsage(row: TaskRow): TaskUsage | null {
+  const user = row.usage_cpu_user_seconds ?? null;
+  const system = row.usage_cpu_system_seconds ?? null;
+  const rss = row.usage_max_rss_bytes ?? null;
+  if (user === null && system === null && rss === null) return null;
+  return { cpuUserSeconds: user, cpuSystemSeconds: system, maxRssBytes: rss === null ? null : Number(rss) };
 }
 
 export type NewTask = {
@@ -229,6 +245,8 @@ export async function selectOldestQueuedAt(q: Queryable): Promise<Date | null> {
 
 export type PickRequest = {
   agentId: string;
+  /** X-Agent-Labels as the agent sent them (recorded in agents; empty when none) */
+  agentLabels?: readonly string[];
   leaseToken: string;
   leaseSeconds: number;
   /** added to the task's timeout to give the server-side deadline */
@@ -240,10 +258,14 @@ export type PickRequest = {
  * Claims the earliest-created queued task in one statement. `for update skip locked` lets
  * concurrent pickers pass over a row another picker holds instead of waiting on it, so each
  * task goes to exactly one agent; the partial index tasks_queued_seq_idx serves the scan.
+ * The same statement records the agent (the agents table, db/agents.ts): seen now, its labels,
+ * the task it holds (none after an empty pick) and one more task run; folded in here so that a
+ * pick costs no second round trip (docs/metrics.md has the before/after figures).
  */
 export async function claimNextQueuedTask(q: Queryable, p: PickRequest): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
-    `update tasks t
+    `with claimed as (
+     update tasks t
         set state = 'running',
             agent_id = $1::text,
             lease_token = $2::uuid,
@@ -257,8 +279,18 @@ export async function claimNextQueuedTask(q: Queryable, p: PickRequest): Promise
          order by seq
          limit 1
          for update skip locked)
-      returning t.*`,
-    [p.agentId, p.leaseToken, p.leaseSeconds, p.now, p.deadlineGraceSeconds],
+      returning t.*),
+     seen as (
+       insert into agents as a (id, labels, last_seen_at, task_id, tasks_run)
+       select $1::text, $6::text[], $4::timestamptz, (select id from claimed), (select count(*) from claimed)
+       on conflict (id) do update
+         set labels = excluded.labels,
+             last_seen_at = greatest(a.last_seen_at, excluded.last_seen_at),
+             task_id = excluded.task_id,
+             tasks_run = a.tasks_run + excluded.tasks_run,
+             stopped = false)
+     select * from claimed`,
+    [p.agentId, p.leaseToken, p.leaseSeconds, p.now, p.deadlineGraceSeconds, p.agentLabels ?? []],
     'te_pick_next_task',
   );
   return rows[0] ?? null;
@@ -277,6 +309,8 @@ export type FinishRequest = {
   error: string | null;
   finishHash: string;
   now: Date;
+  /** what the agent measured of the command's process tree; null (or absent) where it could not */
+  usage?: TaskUsage | null;
 };
 
 const FINISH_SET = `set state = case when cancel_requested then 'canceled' else $4::text end,
@@ -289,6 +323,9 @@ const FINISH_SET = `set state = case when cancel_requested then 'canceled' else 
                          else $9::text end,
             finish_hash = $10::text,
             finished_at = $11::timestamptz,
+            usage_cpu_user_seconds = $12::float8,
+            usage_cpu_system_seconds = $13::float8,
+            usage_max_rss_bytes = $14::bigint,
             lease_expires_at = null,
             deadline_at = null
       where id = $1::uuid
@@ -308,7 +345,18 @@ const finishParams = (f: FinishRequest) => [
   f.error,
   f.finishHash,
   f.now,
+  f.usage?.cpuUserSeconds ?? null,
+  f.usage?.cpuSystemSeconds ?? null,
+  f.usage?.maxRssBytes ?? null,
 ];
+
+/**
+ * The agent that finished is seen now and holds no task any more (db/agents.ts); a CTE of the
+ * finish statement, run only when the finish ended the task.
+ */
+const AGENT_FINISHED = `agent_done as (
+       update agents set last_seen_at = greatest(last_seen_at, $11::timestamptz), task_id = null
+        where id = $2::text and exists (select 1 from ended))`;
 
 /**
  * Ends a running task held by this agent and lease token that has no live output and no reader
@@ -319,10 +367,13 @@ const finishParams = (f: FinishRequest) => [
  */
 export async function endRunningTask(q: Queryable, f: FinishRequest): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
-    `update tasks
+    `with ended as (
+     update tasks
         ${FINISH_SET}
         and stdout_bytes = 0 and stderr_bytes = 0 and not output_watched
-      returning *`,
+      returning *),
+     ${AGENT_FINISHED}
+     select * from ended`,
     finishParams(f),
     'te_finish_task',
   );
@@ -344,7 +395,8 @@ export async function endRunningTaskWithOutput(q: Queryable, f: FinishRequest): 
       returning *),
      dropped as (
        delete from task_output o using ended e
-        where o.task_id = e.id and (e.stdout_bytes > 0 or e.stderr_bytes > 0))
+        where o.task_id = e.id and (e.stdout_bytes > 0 or e.stderr_bytes > 0)),
+     ${AGENT_FINISHED}
      select ended.*, pg_notify('${OUTPUT_CHANNEL}', ended.id::text) is null as notified from ended`,
     finishParams(f),
     'te_finish_task_with_output',
@@ -354,16 +406,21 @@ export async function endRunningTaskWithOutput(q: Queryable, f: FinishRequest): 
 
 export type HeartbeatRequest = { id: string; agentId: string; leaseToken: string; leaseSeconds: number; now: Date };
 
-/** Extends this agent's lease on a running task; null when the task is not (or no longer) its. */
+/** Extends this agent's lease on a running task (and marks the agent seen); null when the task is not (or no longer) its. */
 export async function extendTaskLease(q: Queryable, h: HeartbeatRequest): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
-    `update tasks
+    `with extended as (
+     update tasks
         set lease_expires_at = $4::timestamptz + make_interval(secs => $5::int)
       where id = $1::uuid
         and state = 'running'
         and agent_id = $2::text
         and lease_token = $3::uuid
-      returning *`,
+      returning *),
+     seen as (
+       update agents set last_seen_at = greatest(last_seen_at, $4::timestamptz), stopped = false
+        where id = $2::text and exists (select 1 from extended))
+     select * from extended`,
     [h.id, h.agentId, h.leaseToken, h.now, h.leaseSeconds],
     'te_heartbeat_task',
   );
