@@ -17,6 +17,8 @@ const DEFAULT_OUTPUT_LIMIT = 1048576;
 const DEFAULT_HEARTBEAT_SECONDS = 5;
 /** How long the one report after a hard stop may take. */
 const LAST_REPORT_MS = 5000;
+/** How long telling the server "stopped" may hold the exit. */
+const STOP_REPORT_MS = 3000;
 
 export type AgentStatus = {
   state: 'idle' | 'busy' | 'stopping';
@@ -269,6 +271,10 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
         await execute(task);
       }
       clearTimeout(graceTimer);
+      // Best effort and bounded: GET /agents shows it gone now rather than a lease from now.
+      await deps.api
+        .stopped?.(AbortSignal.timeout(STOP_REPORT_MS))
+        .catch((error: Error) => deps.log.info('could not tell the server this agent stopped', { error: error.message }));
       deps.log.info('agent stopped', { tasksRun: status.tasksRun });
     },
   };

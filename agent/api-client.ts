@@ -42,6 +42,8 @@ export type ApiClient = {
   /** Sends new output; answers the bytes of each stream the server holds. A 409 means: stop the command. */
   sendOutput(task: PickedTask, body: OutputSend, signal?: AbortSignal): Promise<OutputAck>;
   finish(task: PickedTask, result: RunResult, signal?: AbortSignal): Promise<void>;
+  /** Tells the server this agent stopped cleanly (POST /agents/{id}/stop), so it shows as gone at once. */
+  stopped?(signal?: AbortSignal): Promise<void>;
 };
 
 /** A finish body's JSON never grows past this on a 413's account: the output is cut instead. */
@@ -59,7 +61,7 @@ const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
  * (so the marker still counts the real output), until it fits. The result is never dropped.
  * Deterministic, so a retried finish is the same body.
  */
-export function finishBody(result: RunResult, maxBytes: number): string {
+export function finishBody(result: RunResult, maxBytes: number, withUsage = true): string {
   const finish: FinishBody = {
     exitCode: result.exitCode,
     stdout: result.stdout,
@@ -68,6 +70,8 @@ export function finishBody(result: RunResult, maxBytes: number): string {
     state: result.state,
     error: result.error,
   };
+  // Sent only when measured: a server older than `usage` refuses the field (see finish below).
+  if (withUsage && result.usage) finish.usage = result.usage;
   let json = JSON.stringify(finish);
   for (let round = 0; round < MAX_FIT_ROUNDS && Buffer.byteLength(json) > maxBytes; round++) {
     const sizes = { stdout: jsonBytes(finish.stdout), stderr: jsonBytes(finish.stderr) };
@@ -156,12 +160,13 @@ export function createApiClient(config: Pick<AgentConfig, 'backendUrl' | 'agentT
     async finish(task, result, signal) {
       // A 413 (a proxy or gateway with a smaller limit than ours) is answered with a smaller
       // body, cut further, never by dropping the result.
+      let withUsage = true;
       for (let maxBytes = AGENT_BODY_LIMIT; ; maxBytes = Math.floor(maxBytes / 2)) {
         const res = await request(
           pathFor(ROUTES.finish, task.id),
           {
             method: 'POST',
-            body: finishBody(result, maxBytes),
+            body: finishBody(result, maxBytes, withUsage),
             headers: { 'content-type': 'application/json', [HEADERS.leaseToken]: task.leaseToken },
             timeoutMs: 60000,
           },
@@ -171,10 +176,23 @@ export function createApiClient(config: Pick<AgentConfig, 'backendUrl' | 'agentT
           await res.arrayBuffer();
           continue;
         }
+        if (res.status === 400 && withUsage && result.usage) {
+          // A server older than `usage` refuses the unknown field: the result matters more.
+          const detail = await problemDetail(res);
+          if (!detail.includes('usage')) throw new ApiError(400, `finish answered 400: ${detail}`);
+          withUsage = false;
+          maxBytes *= 2;
+          continue;
+        }
         if (res.status !== 200) throw new ApiError(res.status, `finish answered ${res.status}: ${await problemDetail(res)}`);
         await res.arrayBuffer();
         return;
       }
+    },
+    async stopped(signal) {
+      const res = await request(pathFor(ROUTES.agentStop, config.agentId), { method: 'POST', timeoutMs: 5000 }, signal);
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new ApiError(res.status, `stop answered ${res.status}`);
     },
   };
 }

@@ -67,6 +67,9 @@ const uniqueSleep = () => `300.${process.pid}${++serial}`;
 const daemon = (marker: string) =>
   `(setsid sh -c 'touch in-own-session; exec sleep ${marker}' > /dev/null 2>&1 &); while [ ! -e in-own-session ]; do sleep 0.01; done`;
 
+/** A command that burns `seconds` of user CPU time (a syscall only every 100,000 iterations, so little system time). */
+const burn = (seconds: number) => `perl -e 'until ((times)[0] >= ${seconds}) { for (1 .. 100000) {} }'`;
+
 function runner(containment: Containment) {
   return (command: string, overrides: Partial<RunOptions> = {}): Promise<RunResult> =>
     runCommand({ command, timeoutSeconds: 30, env: BASE_ENV, outputLimitBytes: MiB, killGraceMs: 2000, containment, ...overrides });
@@ -108,6 +111,34 @@ describeUnless(namespaceMissing())('runCommand in a PID namespace', () => {
     // SIGKILL ends unshare and the init at once; the kernel kills the rest as the namespace
     // ends, within milliseconds (a normal end, above, waits for that before it reports).
     await waitFor('the daemon to be gone', () => processesWith(marker).length === 0, 2000);
+  });
+
+  it('measures the CPU time and peak memory of the whole tree: a 0.3 s busy loop in one child, 64 MiB held by another', async () => {
+    const cpu = burn(0.3);
+    const memory = `perl -e '$x = "x" x (64 * 1024 * 1024); print length($x), "\\n"'`;
+    const r = await run(`${cpu} & ${memory}; wait`);
+    expect(r).toMatchObject({ state: 'succeeded', stdout: `${64 * MiB}\n` });
+    const usage = r.usage as NonNullable<RunResult['usage']>;
+    expect(usage.cpuUserSeconds).toBeGreaterThanOrEqual(0.3);
+    expect(usage.cpuUserSeconds).toBeLessThan(10);
+    expect(usage.cpuSystemSeconds).toBeGreaterThanOrEqual(0);
+    expect(usage.maxRssBytes).toBeGreaterThanOrEqual(64 * MiB);
+    expect(usage.maxRssBytes).toBeLessThan(1024 * MiB);
+  });
+
+  it('counts an orphan the init reaped, and measures a command that was stopped', async () => {
+    // The burner outlives its parent shell (the command waits for its file): the init reaps it, so its time counts.
+    const orphan = await run(`(${burn(0.2)} && touch burnt &); while [ ! -e burnt ]; do sleep 0.01; done; sleep 0.2`);
+    expect(orphan.usage?.cpuUserSeconds).toBeGreaterThanOrEqual(0.2);
+    // Stopped (as a timeout or a cancel stops it: SIGTERM to the group) after it burnt its time.
+    const stopper = new AbortController();
+    const marker = uniqueSleep();
+    const stopped = run(`${burn(0.2)}; sleep ${marker}`, { signal: stopper.signal });
+    await waitFor('the burn to end', () => processesWith(marker).length > 0, 60000);
+    stopper.abort({ state: 'timed_out', error: 'timed out after 1s' });
+    const r = await stopped;
+    expect(r.state).toBe('timed_out');
+    expect(r.usage?.cpuUserSeconds).toBeGreaterThanOrEqual(0.2);
   });
 
   it('passes a command’s own exit code through unchanged, 143 included', async () => {
@@ -182,6 +213,10 @@ describe('runCommand in the process-group fallback', () => {
     const left = await waitFor('the daemon to run sleep', () => (processesWith(marker).length > 0 ? processesWith(marker) : null));
     expect(left).toHaveLength(1);
     for (const pid of left) process.kill(pid, 'SIGKILL');
+  });
+
+  it('measures no usage: Node cannot read a child tree’s rusage without the init (the task shows usage null)', async () => {
+    expect((await run('true')).usage).toBeNull();
   });
 });
 

@@ -41,7 +41,8 @@ afterAll(() => {
 describe('runCommand', () => {
   it('reports a command that exits 0 as succeeded with its stdout', async () => {
     const { capture, ...r } = await run('echo hello');
-    expect(r).toEqual({ state: 'succeeded', exitCode: 0, stdout: 'hello\n', stderr: '', outputTruncated: false, error: null });
+    // usage: null, as the process group (this runner's containment) measures none.
+    expect(r).toEqual({ state: 'succeeded', exitCode: 0, stdout: 'hello\n', stderr: '', outputTruncated: false, error: null, usage: null });
     expect(capture?.stdout.totalBytes).toBe(6);
   });
 

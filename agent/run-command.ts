@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { OutputCapture } from '../contract/output-limit';
-import type { StreamName, TerminalState } from '../contract/task';
-import { type Containment, processGroup } from './containment';
+import type { StreamName, TaskUsage, TerminalState } from '../contract/task';
+import { type Containment, processGroup, type TaskExit } from './containment';
 
 export type RunResult = {
   state: TerminalState;
@@ -18,6 +18,8 @@ export type RunResult = {
   stderr: string;
   outputTruncated: boolean;
   error: string | null;
+  /** what the command's process tree used, where the containment measures it (agent/containment.ts) */
+  usage?: TaskUsage | null;
   /**
    * The captured bytes, to cut the output further (a smaller limit) where its JSON-escaped form
    * would not fit the finish body; absent when the command never ran.
@@ -90,7 +92,7 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
     // The child leads a new process group (and, contained, a PID namespace), so signals reach
     // the command's children too; `exited` is the command's own status.
     let child: ChildProcessByStdio<null, Readable, Readable>;
-    let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+    let exited: Promise<TaskExit>;
     try {
       ({ child, exited } = (opts.containment ?? PROCESS_GROUP).spawn(opts.command, { cwd, env: opts.env, runAs: opts.runAs }));
     } catch (error) {
@@ -135,7 +137,7 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
     // spawn failed (no /bin/sh, no resources): nothing ran.
     child.once('error', (error) => finish(notStarted(error)));
 
-    void exited.then(({ code, signal }) => {
+    void exited.then(({ code, signal, usage }) => {
       // Whatever the shell left behind in its group is stopped with it: a finished task
       // leaves no processes running.
       if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
@@ -148,6 +150,7 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
           stdout: o.text,
           stderr: e.text,
           outputTruncated: o.truncated || e.truncated,
+          usage: usage ?? null,
           capture: { stdout: out, stderr: err },
         };
         if (stopReason !== null) finish({ ...base, state: stopReason.state, error: stopReason.error });

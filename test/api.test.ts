@@ -57,6 +57,8 @@ describe.each(stores)('the API on $name', (store) => {
         ...buildTask({ id: expect.stringMatching(UUID), command: 'echo hello', createdAt: expect.stringMatching(ISO_MS) }),
         stdout: '',
         stderr: '',
+        // measured by its agent once it ends
+        usage: null,
       });
       expect(reply.headers.get('location')).toBe(`/tasks/${task.id}`);
     });
