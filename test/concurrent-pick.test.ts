@@ -121,6 +121,9 @@ describe.each(stores)('concurrent picks on $name', (store) => {
           maxAttempts: 1,
           idempotencyKey: null,
           requestHash: null,
+          priority: 0,
+          labels: [],
+          runAt: null,
           now: new Date(),
         });
         created.push(id);
@@ -132,6 +135,7 @@ describe.each(stores)('concurrent picks on $name', (store) => {
           leaseToken: randomUUID(),
           leaseSeconds: 30,
           deadlineGraceSeconds: 30,
+          agentLabels: [],
           now: new Date(),
         });
         return row?.id ?? null;

@@ -13,6 +13,7 @@ import { migrate } from '../../functions/shared/db/migrate';
 import { buildDeps, closeDeps, type Deps, openDb } from '../../functions/shared/deps';
 import { expireLeases } from '../../functions/shared/lease-expiry';
 import { createLogger, requestLog } from '../../functions/shared/logger';
+import { promoteDue } from '../../functions/shared/promotion';
 import { answerClientErrors, createApp } from './app';
 
 /**
@@ -37,6 +38,9 @@ export const HTTP_OPTIONS = {
  * server a socket and its 16 KiB of headers, never a body (the token is checked first).
  */
 export const MAX_CONNECTIONS = 4096;
+
+/** How often due scheduled tasks are promoted (CONTRACT §12: about a second of delay at most). */
+export const PROMOTE_INTERVAL_MS = 1000;
 
 export type RunningServer = {
   url: string;
@@ -94,6 +98,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     expireLeases({ ...deps, log: reaperLog }).catch((error) => reaperLog.warn('lease expiry failed', { error: (error as Error).message }));
   }, deps.lease.reaperIntervalMs);
   reaper.unref();
+  // Scheduled tasks whose runAt has come are queued within about a second (CONTRACT §12). The
+  // statement is one index probe when nothing is due, so a 1 s tick costs next to nothing.
+  const promoter = setInterval(() => {
+    promoteDue({ ...deps, log: reaperLog }).catch((error) => reaperLog.warn('promotion failed', { error: (error as Error).message }));
+  }, PROMOTE_INTERVAL_MS);
+  promoter.unref();
   const app = createApp(routes, deps);
   const server = createServer(HTTP_OPTIONS, app);
   server.maxConnections = MAX_CONNECTIONS;
@@ -122,6 +132,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     close(graceMs = 10000) {
       closing ??= (async () => {
         clearInterval(reaper);
+        clearInterval(promoter);
         const closed = new Promise<void>((r) => server.close(() => r()));
         // Held picks answer now (204) instead of holding the shutdown for up to 20 s.
         await closeDeps(deps);
