@@ -9,6 +9,7 @@ import { throttledExpiry } from '../shared/lease-expiry';
 import type { Log } from '../shared/logger';
 import { throttledPromotion } from '../shared/promotion';
 import { agentLabelsOf, labelSetAllowed } from '../shared/routing';
+import { recordPicked } from '../shared/task-metrics';
 
 /** Expired leases are also ended on the way through pick, at most this often per process. */
 const PICK_EXPIRY_EVERY_MS = 5000;
@@ -36,7 +37,7 @@ export function parsePickRequest(event: Event): { waitSeconds: number; agentLabe
   return { waitSeconds: Number(wait), agentLabels };
 }
 
-type PickDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'config' | 'signal'> & { log: Log };
+type PickDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'config' | 'signal' | 'metrics'> & { log: Log };
 
 /** Claims the next queued task this agent may run (priority, run_at, creation), or null when there is none. */
 export async function claimTask(deps: PickDeps, agentId: string, agentLabels: readonly string[] = []): Promise<PickedTask | null> {
@@ -49,6 +50,7 @@ export async function claimTask(deps: PickDeps, agentId: string, agentLabels: re
     now: deps.now(),
   });
   if (row === null) return null;
+  recordPicked(deps.metrics, row);
   deps.log.appendKeys({ taskId: row.id });
   deps.log.info('task picked', { agentId });
   return {

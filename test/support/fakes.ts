@@ -9,13 +9,21 @@ import * as backlogStatements from '../../functions/shared/db/backlog';
 import type { Db, Queryable } from '../../functions/shared/db/db';
 import * as leaseStatements from '../../functions/shared/db/leases';
 import * as outputStatements from '../../functions/shared/db/output';
+import * as retentionStatements from '../../functions/shared/db/retention';
 import * as scheduledStatements from '../../functions/shared/db/scheduled';
 import * as taskStatements from '../../functions/shared/db/tasks';
 import type { Log } from '../../functions/shared/logger';
 import type { QueueSignal } from '../../functions/shared/queue-signal';
 
 /** Every module of SQL functions; a new one under functions/shared/db/ is added here. */
-const statements = { ...taskStatements, ...leaseStatements, ...outputStatements, ...backlogStatements, ...scheduledStatements };
+const statements = {
+  ...taskStatements,
+  ...leaseStatements,
+  ...outputStatements,
+  ...backlogStatements,
+  ...scheduledStatements,
+  ...retentionStatements,
+};
 
 /** The SQL functions of those modules (toTask maps rows; it runs no statement). */
 export type StatementName = Exclude<keyof typeof statements, 'toTask' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL' | 'queuedPayloadSql'>;
