@@ -54,7 +54,7 @@ async function captureSql(fn: (q: Queryable) => Promise<unknown>): Promise<Captu
 
 class Rollback extends Error {}
 
-async function explainIn(db: Db, fn: (q: Queryable) => Promise<unknown>): Promise<string> {
+export async function explainIn(db: Db, fn: (q: Queryable) => Promise<unknown>): Promise<string> {
   const c = await captureSql(fn);
   let plan = '';
   await db
