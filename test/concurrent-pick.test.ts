@@ -97,7 +97,8 @@ describe.each(stores)('concurrent picks on $name', (store) => {
         expect(row.state).toBe('running');
         expect(row.agent_id).toBe(holder.get(row.id));
       }
-    });
+      // 400 creates and 24 pickers over HTTP on PGlite took over 60 s at a load average of 17.
+    }, 180000);
   });
 
   describe('calling claimNextQueuedTask directly', () => {
@@ -121,6 +122,9 @@ describe.each(stores)('concurrent picks on $name', (store) => {
           maxAttempts: 1,
           idempotencyKey: null,
           requestHash: null,
+          priority: 0,
+          labels: [],
+          runAt: null,
           now: new Date(),
         });
         created.push(id);
@@ -132,6 +136,7 @@ describe.each(stores)('concurrent picks on $name', (store) => {
           leaseToken: randomUUID(),
           leaseSeconds: 30,
           deadlineGraceSeconds: 30,
+          agentLabels: [],
           now: new Date(),
         });
         return row?.id ?? null;

@@ -3,17 +3,22 @@ import { readGauges } from '../metrics/metrics';
 import { lambdaDeps } from '../shared/deps';
 import { expireLeases } from '../shared/lease-expiry';
 import { requestLog } from '../shared/logger';
+import { promoteDue } from '../shared/promotion';
+import { applyRetention } from '../shared/retention';
 
 /**
- * Scheduled (EventBridge, every minute): ends tasks whose lease or deadline has passed, then sends
- * the gauges GET /metrics shows locally to CloudWatch (EMF lines in this function's log): on
- * Lambda nobody scrapes, so this minute's reading is the gauge.
+ * Scheduled (EventBridge, every minute): ends tasks whose lease or deadline has passed, queues due
+ * scheduled tasks, deletes tasks past TASK_RETENTION, then sends the gauges GET /metrics shows
+ * locally to CloudWatch (EMF lines in this function's log): on Lambda nobody scrapes, so this
+ * minute's reading is the gauge.
  */
 export const handler = middy().handler(async () => {
   const deps = await lambdaDeps();
   const log = requestLog(deps.logger, { handler: 'expireLeases' });
   const rows = await expireLeases({ ...deps, log });
-  log.info('lease expiry done', { expired: rows.length });
+  const promoted = await promoteDue({ ...deps, log });
+  const deleted = await applyRetention({ ...deps, log });
+  log.info('lease expiry done', { expired: rows.length, promoted, deleted });
   deps.metrics.publishGauges(await readGauges(deps));
-  return { expired: rows.length };
+  return { expired: rows.length, promoted, deleted };
 });

@@ -24,6 +24,8 @@ function claims(...rows: (TaskRow | null)[]) {
     // pick runs lease expiry on its way; a first run after a gap only extends leases
     recordReaperRun: [{ previous: null }],
     extendRunningLeases: [],
+    // and promotes due scheduled tasks
+    promoteDueTasks: [],
   });
 }
 

@@ -6,21 +6,33 @@
  */
 
 import * as agentStatements from '../../functions/shared/db/agents';
+import * as backlogStatements from '../../functions/shared/db/backlog';
 import type { Db, Queryable } from '../../functions/shared/db/db';
 import * as leaseStatements from '../../functions/shared/db/leases';
 import * as metricStatements from '../../functions/shared/db/metrics';
 import * as outputStatements from '../../functions/shared/db/output';
+import * as retentionStatements from '../../functions/shared/db/retention';
+import * as scheduledStatements from '../../functions/shared/db/scheduled';
 import * as taskStatements from '../../functions/shared/db/tasks';
 import type { Log } from '../../functions/shared/logger';
 import type { QueueSignal } from '../../functions/shared/queue-signal';
 
 /** Every module of SQL functions; a new one under functions/shared/db/ is added here. */
-const statements = { ...taskStatements, ...leaseStatements, ...outputStatements, ...agentStatements, ...metricStatements };
+const statements = {
+  ...taskStatements,
+  ...leaseStatements,
+  ...outputStatements,
+  ...backlogStatements,
+  ...scheduledStatements,
+  ...retentionStatements,
+  ...agentStatements,
+  ...metricStatements,
+};
 
 /** The SQL functions of those modules (toTask maps rows; it runs no statement). */
 export type StatementName = Exclude<
   keyof typeof statements,
-  'toTask' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL' | 'AGENTS_LIST_LIMIT' | 'GAUGE_COUNT_LIMIT'
+  'toTask' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL' | 'queuedPayloadSql' | 'AGENTS_LIST_LIMIT' | 'GAUGE_COUNT_LIMIT'
 >;
 
 type Rows = readonly object[];
@@ -37,7 +49,7 @@ function statementTexts(): Promise<Map<string, StatementName>> {
   named ??= (async () => {
     const byText = new Map<string, StatementName>();
     for (const [name, fn] of Object.entries(statements)) {
-      if (typeof fn !== 'function' || name === 'toTask') continue;
+      if (typeof fn !== 'function' || name === 'toTask' || name === 'queuedPayloadSql') continue;
       let text: string | undefined;
       const recorder: Queryable = {
         query: async <R>(sql: string) => {
