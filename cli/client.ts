@@ -3,7 +3,7 @@
  * failure turned into an ApiError whose message says what to change.
  */
 import { HEADERS, MAX_OUTPUT_WAIT_SECONDS, pathFor, ROUTES } from '../contract/http';
-import type { StreamName, Task, TaskPage, TaskState } from '../contract/task';
+import type { AgentList, StreamName, Task, TaskPage, TaskState } from '../contract/task';
 import { version } from '../package.json';
 import type { CliConfig } from './config';
 import { CliError, EXIT } from './errors';
@@ -50,6 +50,8 @@ export type ApiClient = {
   listTasks(query: ListQuery): Promise<{ page: TaskPage; text: string }>;
   getTask(id: string): Promise<Task>;
   cancelTask(id: string): Promise<Task>;
+  /** GET /agents: the list, and the body as it came (for --json). */
+  listAgents(): Promise<{ list: AgentList; text: string }>;
   readOutput(id: string, stream: StreamName, offset: number, waitSeconds: number, signal?: AbortSignal): Promise<OutputRead>;
 };
 
@@ -192,6 +194,12 @@ export function createClient(config: CliConfig): ApiClient {
     async cancelTask(id) {
       const path = pathFor(ROUTES.cancel, id);
       return (await json<Task>(await request('POST', path), path)).value;
+    },
+    async listAgents() {
+      const { value, text } = await json<AgentList>(await request('GET', ROUTES.agents), ROUTES.agents);
+      if (!Array.isArray(value?.agents))
+        throw new ApiError('unusable', `${config.url}${ROUTES.agents} answered without an agents list: check TASKEXEC_URL or --url`);
+      return { list: value, text };
     },
     async readOutput(id, stream, offset, waitSeconds, signal) {
       const wait = Math.min(Math.max(0, Math.floor(waitSeconds)), MAX_OUTPUT_WAIT_SECONDS);

@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { MAX_LIST_LIMIT, MAX_TIMEOUT_SECONDS } from '../contract/http';
 import { version } from '../package.json';
+import { agents } from './commands/agents';
 import { cancel } from './commands/cancel';
 import { logs } from './commands/logs';
 import { type LsOptions, ls } from './commands/ls';
@@ -134,6 +135,10 @@ export function parseArgs(argv: string[], out: Writer, err: Writer): Parsed {
     .argument('<id>', 'the task id')
     .option('--json', 'print the task as JSON')
     .action((id: string, o: { json?: boolean }, cmd: Command) => start(cmd, (ctx) => cancel(ctx, id, o)));
+
+  verb('agents', 'list the agents seen in the last 10 minutes: idle, busy (with their task) or gone')
+    .option('--json', "print the API's answer as it came")
+    .action((o: { json?: boolean }, cmd: Command) => start(cmd, (ctx) => agents(ctx, o)));
 
   try {
     program.parse(argv, { from: 'user' });

@@ -1,5 +1,6 @@
 import type { Task } from '../contract/task';
-import { renderTable, renderTask, runDuration } from './render';
+import { renderAgents } from './commands/agents';
+import { formatUsage, renderTable, renderTask, runDuration } from './render';
 
 const NOW = Date.parse('2026-12-01T10:00:00.000Z');
 
@@ -103,6 +104,8 @@ describe('renderTask', () => {
         'agent        agent-1',
         'attempts     1 of 1',
         'timeout      1h00m',
+        'priority     0',
+        'labels       -',
         'created      2026-12-01T09:59:00.000Z (1m ago)',
         'started      2026-12-01T09:59:00.120Z (59s ago)',
         'finished     2026-12-01T09:59:04.370Z (55s ago)',
@@ -137,5 +140,37 @@ describe('renderTask', () => {
 
   it('keeps the lines of a multi-line command, indented under the field', () => {
     expect(renderTask(buildTask({ command: 'echo a\necho b' }), NOW)).toContain('command      echo a\n             echo b\n');
+  });
+});
+
+describe('renderAgents and formatUsage', () => {
+  const now = Date.parse('2026-11-28T10:00:10.000Z');
+  it('lists agents with their state, task, age, tasks run and labels, and says so when there are none', () => {
+    const text = renderAgents(
+      [
+        {
+          id: 'build-1',
+          labels: ['gpu', 'linux'],
+          state: 'busy',
+          taskId: 'e193bd22-e3e7-4906-8cf1-ab2ea321cbe6',
+          lastSeenAt: '2026-11-28T10:00:08.000Z',
+          tasksRun: 12,
+        },
+        { id: 'build-2', labels: [], state: 'gone', taskId: null, lastSeenAt: '2026-11-28T09:58:10.000Z', tasksRun: 3 },
+      ],
+      now,
+    );
+    const lines = text.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+STATE\s+TASK\s+SEEN\s+RUN\s+LABELS$/);
+    expect(lines[1]).toMatch(/^build-1\s+busy\s+e193bd22-e3e7-4906-8cf1-ab2ea321cbe6\s+\S+.*\s+12\s+gpu,linux$/);
+    expect(lines[2]).toMatch(/^build-2\s+gone\s+-\s+.*\s+3\s+-$/);
+    expect(renderAgents([], now)).toBe('no agent seen in the last 10 minutes\n');
+  });
+
+  it('writes usage as cpu seconds and peak MiB, leaving out what was not measured', () => {
+    expect(formatUsage({ cpuUserSeconds: 0.314, cpuSystemSeconds: 0.02, maxRssBytes: 54525952 })).toBe(
+      'cpu 0.31s user 0.02s system, peak 52.0 MiB',
+    );
+    expect(formatUsage({ cpuUserSeconds: null, cpuSystemSeconds: null, maxRssBytes: 1048576 })).toBe('peak 1.0 MiB');
   });
 });

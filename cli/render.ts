@@ -45,6 +45,16 @@ export function renderTable(tasks: Task[], now: number, width: number | null): s
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
+/** `cpu 0.31s user 0.02s system, peak 52.0 MiB` (a part the agent did not measure is left out). */
+export function formatUsage(u: NonNullable<Task['usage']>): string {
+  const cpu =
+    u.cpuUserSeconds === null && u.cpuSystemSeconds === null
+      ? null
+      : `cpu ${(u.cpuUserSeconds ?? 0).toFixed(2)}s user ${(u.cpuSystemSeconds ?? 0).toFixed(2)}s system`;
+  const rss = u.maxRssBytes === null ? null : `peak ${(u.maxRssBytes / 1048576).toFixed(1)} MiB`;
+  return [cpu, rss].filter((s) => s !== null).join(', ');
+}
+
 /** An ISO timestamp with how long ago it was, or '-'. */
 function when(iso: string | null, now: number): string {
   return iso === null ? '-' : `${iso} (${formatAge(now - Date.parse(iso))})`;
@@ -72,6 +82,7 @@ export function renderTask(task: Task, now: number): string {
     ['finished', when(task.finishedAt, now)],
     ['queued for', queuedFor === null ? '-' : formatDuration(queuedFor)],
     ['ran for', d === null ? '-' : `${formatDuration(d)}${task.finishedAt === null ? ' so far' : ''}`],
+    ...(task.usage ? [['usage', formatUsage(task.usage)] as [string, string]] : []),
   ];
   const out = fields.map(([k, v]) => `${k.padEnd(11)}  ${v}`);
   for (const stream of ['stdout', 'stderr'] as const) {

@@ -9,8 +9,9 @@
  * To add one: a line in COUNTERS or HISTOGRAMS (or a row of the gauge statement and a line in
  * GAUGES), then `deps.metrics.inc('yourCounter', labels)` where it happens. Nothing else.
  *
- * The text is written here rather than by prom-client: the same exposition cost 4-6x less per
- * scrape (bench/metrics-writer.ts, docs/metrics.md) and needs no global registry.
+ * The text is written here rather than by prom-client 15.1.3: the same series cost 252 against
+ * 545 µs a scrape and 680 against 1,170 ns a histogram observation (bench/metrics.ts --only writer,
+ * a loaded 2-core machine), with no global registry to share between two servers in one process.
  */
 import { TERMINAL_STATES } from '../../contract/task';
 
