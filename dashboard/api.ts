@@ -4,7 +4,7 @@
  * header, problem+json details surfaced as ApiError.
  */
 import { HEADERS, pathFor, ROUTES } from '../contract/http';
-import type { Problem, StreamName, Task, TaskOverview, TaskPage, TaskState } from '../contract/task';
+import type { AgentList, Problem, StreamName, Task, TaskOverview, TaskPage, TaskState } from '../contract/task';
 
 const TOKEN_KEY = 'taskexec.apiToken';
 
@@ -70,6 +70,11 @@ export function listTasks(q: ListQuery, signal?: AbortSignal): Promise<TaskPage>
 /** GET /tasks/summary: counts per state and the oldest queued task. */
 export function taskSummary(signal?: AbortSignal): Promise<TaskOverview> {
   return callJson<TaskOverview>(ROUTES.summary, {}, signal);
+}
+
+/** GET /agents: the agents seen in the last 10 minutes. */
+export function listAgents(signal?: AbortSignal): Promise<AgentList> {
+  return callJson<AgentList>(ROUTES.agents, {}, signal);
 }
 
 /** GET /tasks/{id}: the task with its output so far. */

@@ -127,6 +127,16 @@ export function TaskDetail({ id }: { id: string }) {
               <dd>{formatDuration(queuedFor(task, now))}</dd>
               <dt>Ran for</dt>
               <dd>{ran === null ? '—' : formatDuration(ran)}</dd>
+              <dt>CPU</dt>
+              <dd data-testid="task-cpu">
+                {task.usage && task.usage.cpuUserSeconds !== null
+                  ? `${task.usage.cpuUserSeconds.toFixed(2)} s user, ${(task.usage.cpuSystemSeconds ?? 0).toFixed(2)} s system`
+                  : '—'}
+              </dd>
+              <dt>Peak memory</dt>
+              <dd data-testid="task-memory">
+                {task.usage && task.usage.maxRssBytes !== null ? `${(task.usage.maxRssBytes / 1048576).toFixed(1)} MiB` : '—'}
+              </dd>
               <dt>Output cut</dt>
               <dd>{task.outputTruncated ? 'yes: the middle of a long stream was left out' : 'no'}</dd>
             </dl>

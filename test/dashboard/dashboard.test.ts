@@ -7,6 +7,7 @@
  * the server answers only its own names and pages: the dashboard at 127.0.0.1 and localhost, and
  * a copy of it loaded under a DNS rebinding name.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { eventually } from '../support/clock';
@@ -25,6 +26,11 @@ import {
 } from './support';
 
 const TOKEN = 'dashboard-test-token-0123456789';
+/** Whether npm start's agents get a PID namespace here (then they measure usage). */
+const namespaceHere = (() => {
+  const args = process.getuid?.() === 0 ? [] : ['--user', '--map-current-user'];
+  return spawnSync('unshare', [...args, '--pid', '--fork', '--kill-child', '--mount-proc', 'true']).status === 0;
+})();
 const TOKEN_KEY = 'taskexec.apiToken';
 /** A 3 MB stdout must be stored whole for the big-output case (the default cap is 1 MiB). */
 const OUTPUT_LIMIT = 4 * 1024 * 1024;
@@ -145,6 +151,30 @@ describeUnless(chromiumMissing())('the dashboard in Chromium against npm start',
     await row.getByText('succeeded').waitFor({ timeout: 15000 });
     expect(await row.getByRole('link').getAttribute('href')).toBe(`#/tasks/${task.id}`);
   }, 30000);
+
+  it('lists the agents in the Agents view, and shows the usage an agent measured in the task', async () => {
+    const page = await open();
+    await page.getByRole('link', { name: 'Agents' }).click();
+    const table = page.getByRole('table', { name: 'Agents' });
+    await table.waitFor();
+    // npm start names its agents local-agent-1, local-agent-2 (infra/local/start.ts).
+    for (const id of ['local-agent-1', 'local-agent-2']) {
+      await table
+        .getByRole('row')
+        .filter({ hasText: id })
+        .filter({ hasText: /idle|busy/ })
+        .waitFor({ timeout: 10000 });
+    }
+    const task = await createViaApi(server.url, TOKEN, {
+      command: `perl -e 'until ((times)[0] >= 0.2) { for (1 .. 100000) {} }' # usage-${Date.now()}`,
+    });
+    await page.goto(`${server.url}/#/tasks/${task.id}`);
+    await stateOf(page).getByText('succeeded').waitFor({ timeout: 30000 });
+    // npm start's agents run each command in a PID namespace where the host allows one (root here).
+    const cpu = (await page.getByTestId('task-cpu').textContent()) ?? '';
+    if (namespaceHere) expect(Number(/^(\d+\.\d+) s user/.exec(cpu)?.[1])).toBeGreaterThanOrEqual(0.2);
+    else expect(cpu).toBe('—');
+  }, 60000);
 
   it('filters the table by state', async () => {
     const sleeper = await createViaApi(server.url, TOKEN, { command: `sleep 30 # filter-${Date.now()}` });
