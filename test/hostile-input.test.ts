@@ -106,6 +106,20 @@ const BODY_SPECS: Record<string, BodySpec> = {
       stderr: [null, 1, ['x'], {}],
       outputTruncated: ['yes', 1, null, []],
       error: [1, true, [], {}],
+      usage: [
+        1,
+        'fast',
+        [],
+        true,
+        { cpuUserSeconds: -1 },
+        { cpuUserSeconds: '1' },
+        { cpuSystemSeconds: [] },
+        { maxRssBytes: 1.5 },
+        { maxRssBytes: 2 ** 60 },
+        { maxRssBytes: -1 },
+        { cpu: 1 },
+        { __proto__: 1 },
+      ],
     },
     ints: { exitCode: [-2147483648, 2147483647] },
     // docs/api.md: output is stored as UTF-8 with invalid text replaced, never refused
@@ -140,6 +154,7 @@ const BODY_SPECS: Record<string, BodySpec> = {
   'heartbeat-task': EMPTY_BODY,
   'cancel-task': EMPTY_BODY,
   'pick-task': EMPTY_BODY,
+  'stop-agent': EMPTY_BODY,
 };
 
 type OpenApiOperation = {
@@ -774,6 +789,12 @@ const pathTricks = (s: Seeded): [name: string, target: string, expect: number | 
   ['/tasks/%E0%A4%A', '/tasks/%E0%A4%A', 'rejected'],
   ['/tasks/%C0%AF (overlong /)', '/tasks/%C0%AF', 'rejected'],
   ['/tasks/{5000 characters}', `/tasks/${'a'.repeat(5000)}`, 'rejected'],
+  ['/agents/{another agent}/stop', '/agents/someone-else/stop', 'rejected'],
+  ['/agents/%00/stop', '/agents/%00/stop', 'rejected'],
+  ['/agents/{201 characters}/stop', `/agents/${'a'.repeat(201)}/stop`, 'rejected'],
+  ['/agents//stop', '/agents//stop', 'rejected'],
+  ['/agents/x/stop/..', '/agents/x/stop/..', 'rejected'],
+  ['/metrics/..', '/metrics/..', 'rejected'],
   ['//tasks', '//tasks', 'rejected'],
   ['/tasks//pick', '/tasks//pick', 'rejected'],
   ['/%74asks', '/%74asks', 'rejected'],
@@ -828,7 +849,9 @@ describe.each(stores)('hostile input on $name', (store) => {
 
   async function baseFor(f: Facts): Promise<Base> {
     if (dirty) await reseed();
-    const path = f.route.path.replace('{id}', f.leaseToken ? seeded.running : seeded.queued).replace('{file}', asset);
+    // POST /agents/{id}/stop names the calling agent itself; task routes a seeded task.
+    const id = f.route.path.startsWith('/agents/') ? encodeURIComponent(AGENT) : f.leaseToken ? seeded.running : seeded.queued;
+    const path = f.route.path.replace('{id}', id).replace('{file}', asset);
     const headers: [string, string][] =
       f.audience === 'public' ? [] : f.audience === 'user' ? [userAuth] : [agentAuth, ['X-Agent-Id', AGENT]];
     if (f.leaseToken) headers.push(['X-Lease-Token', seeded.leaseToken]);
@@ -1042,7 +1065,10 @@ describe.each(stores)('requests a web page makes, without tokens, on $name', (st
   describe.each(guarded.map((route) => [`${route.method} ${route.path}`, route] as const))('%s', (_name, route) => {
     it.each(BROWSER_CASES)('answers %s with %d problem+json and changes nothing', async (_case, status, headers) => {
       const own = route.audience === 'agent' && route.path.startsWith('/tasks/{id}/');
-      const path = route.path.replace('{id}', own ? seeded.running : seeded.queued);
+      const path = route.path.replace(
+        '{id}',
+        route.path.startsWith('/agents/') ? encodeURIComponent(AGENT) : own ? seeded.running : seeded.queued,
+      );
       const spec = route.method === 'POST' ? BODY_SPECS[route.dir] : undefined;
       const before = await snapshot();
       const reply = await rawRequest(server.url, {
