@@ -116,6 +116,11 @@ export function tableRows(options: BenchOptions, r: Results): Row[] {
       met: listRatio <= 2,
     },
     {
+      what: `GET /metrics scrape, ${num(b.rowsBefore)} -> ${num(b.rowsAfter)} tasks (p50 of ${b.after.scrape.length})`,
+      result: `${ms(median(b.before.scrape))} -> ${ms(median(b.after.scrape))}`,
+      target: '(its gauges count each state up to 1,000,000)',
+    },
+    {
       what: `  the same SQL alone (direct, pick committed, p50 of ${sizes.latency}): pick; list`,
       result:
         b.before.sql && b.after.sql

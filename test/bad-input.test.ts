@@ -181,6 +181,29 @@ const CASES: Case[] = [
     400,
     (url) => call(url, 'POST', '/tasks/xyz/finish', { body: OK_FINISH, headers: agentHeaders('agent-a') }),
   ],
+  ['finish with a negative usage.cpuUserSeconds', 400, finishRunning({ ...OK_FINISH, usage: { cpuUserSeconds: -0.1 } })],
+  ['finish with a text usage.cpuSystemSeconds', 400, finishRunning({ ...OK_FINISH, usage: { cpuSystemSeconds: '0.1' } })],
+  ['finish with a fractional usage.maxRssBytes', 400, finishRunning({ ...OK_FINISH, usage: { maxRssBytes: 10.5 } })],
+  ['finish with an unknown usage field', 400, finishRunning({ ...OK_FINISH, usage: { cpuSeconds: 1 } })],
+  ['finish with usage as an array', 400, finishRunning({ ...OK_FINISH, usage: [0.1, 0, 1] })],
+  ['GET /agents with a query parameter', 400, (url) => call(url, 'GET', '/agents?state=idle')],
+  ['GET /metrics with a query parameter', 400, (url) => call(url, 'GET', '/metrics?format=json')],
+  [
+    'POST /agents/{id}/stop of another agent',
+    400,
+    (url) => call(url, 'POST', '/agents/agent-b/stop', { headers: agentHeaders('agent-a') }),
+  ],
+  ['POST /agents/{id}/stop without X-Agent-Id', 400, (url) => call(url, 'POST', '/agents/agent-a/stop')],
+  [
+    'POST /agents/{id}/stop with a body field',
+    400,
+    (url) => call(url, 'POST', '/agents/agent-a/stop', { body: { now: true }, headers: agentHeaders('agent-a') }),
+  ],
+  [
+    'POST /agents/{id}/stop with malformed JSON',
+    400,
+    (url) => call(url, 'POST', '/agents/agent-a/stop', { raw: '{', headers: { ...JSON_TYPE, ...agentHeaders('agent-a') } }),
+  ],
 ];
 
 describe.each(stores)('bad input on $name', (store) => {

@@ -18,8 +18,8 @@ export type BacklogResult = {
   /** rows in the table before and after the backlog */
   rowsBefore: number;
   rowsAfter: number;
-  before: { pick: number[]; list: number[]; sql: SqlLatency | null };
-  after: { pick: number[]; list: number[]; sql: SqlLatency | null };
+  before: { pick: number[]; list: number[]; sql: SqlLatency | null; scrape: number[] };
+  after: { pick: number[]; list: number[]; sql: SqlLatency | null; scrape: number[] };
   /** what the vacuum after the bulk insert said of the indexes (PostgreSQL) */
   vacuum: string | null;
   /** EXPLAIN of pick and list on the big table (--verbose) */
@@ -90,6 +90,17 @@ async function loadBacklog(stage: Stage, bdb: BenchDb): Promise<Pick<BacklogResu
   return { vacuum, plans, insertMs };
 }
 
+/** Milliseconds of `n` scrapes of GET /metrics (its gauges count every state of the table, up to 1,000,000 each). */
+async function scrapeLatency(stage: Stage, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n + stage.ctx.options.latencyWarm; i++) {
+    const r = await stage.api.request('GET', '/metrics');
+    if (r.status !== 200) throw new Error(`GET /metrics answered ${r.status}: ${r.text.slice(0, 200)}`);
+    if (i >= stage.ctx.options.latencyWarm) out.push(r.ms);
+  }
+  return out;
+}
+
 /** Latency before and after the backlog; `rowsSoFar` is how many tasks the run created before. */
 export async function measureBacklog(stage: Stage, rowsSoFar: number): Promise<BacklogResult> {
   const { sizes, latencyWarm, embedded } = stage.ctx.options;
@@ -100,6 +111,9 @@ export async function measureBacklog(stage: Stage, rowsSoFar: number): Promise<B
   const rowsBefore = rowsSoFar + queued;
   const beforeSql = await sqlLatency(stage);
   const beforeHttp = await pickAndListLatency(stage, sizes.latency);
+  // A scrape is far slower than a pick on a big table: a tenth as many runs.
+  const scrapes = Math.max(5, Math.ceil(sizes.latency / 10));
+  const beforeScrape = await scrapeLatency(stage, scrapes);
 
   stage.ctx.say(`a ${num(sizes.backlog)}-task table`);
   const loaded = embedded
@@ -115,11 +129,12 @@ export async function measureBacklog(stage: Stage, rowsSoFar: number): Promise<B
     : await loadBacklog(stage, stage.bdb);
   const afterSql = await sqlLatency(stage);
   const afterHttp = await pickAndListLatency(stage, sizes.latency);
+  const afterScrape = await scrapeLatency(stage, scrapes);
   return {
     rowsBefore,
     rowsAfter: rowsBefore + sizes.backlog + sizes.backlogQueued,
-    before: { ...beforeHttp, sql: beforeSql },
-    after: { ...afterHttp, sql: afterSql },
+    before: { ...beforeHttp, sql: beforeSql, scrape: beforeScrape },
+    after: { ...afterHttp, sql: afterSql, scrape: afterScrape },
     ...loaded,
   };
 }
