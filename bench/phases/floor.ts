@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../../functions/shared/db/db';
-import { claimNextQueuedTask, endRunningTask, insertTask, type TaskRow } from '../../functions/shared/db/tasks';
+import { endRunningTask } from '../../functions/shared/db/finish';
+import { claimNextQueuedTask, insertTask, type TaskRow } from '../../functions/shared/db/tasks';
 import { concurrently } from '../http';
 import type { Stage } from '../system';
 

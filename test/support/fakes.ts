@@ -8,6 +8,7 @@
 import * as agentStatements from '../../functions/shared/db/agents';
 import * as backlogStatements from '../../functions/shared/db/backlog';
 import type { Db, Queryable } from '../../functions/shared/db/db';
+import * as finishStatements from '../../functions/shared/db/finish';
 import * as leaseStatements from '../../functions/shared/db/leases';
 import * as metricStatements from '../../functions/shared/db/metrics';
 import * as outputStatements from '../../functions/shared/db/output';
@@ -27,6 +28,7 @@ const statements = {
   ...retentionStatements,
   ...agentStatements,
   ...metricStatements,
+  ...finishStatements,
 };
 
 /** The SQL functions of those modules (toTask maps rows; it runs no statement). */
