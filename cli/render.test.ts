@@ -103,6 +103,8 @@ describe('renderTask', () => {
         'agent        agent-1',
         'attempts     1 of 1',
         'timeout      1h00m',
+        'priority     0',
+        'labels       -',
         'created      2026-12-01T09:59:00.000Z (1m ago)',
         'started      2026-12-01T09:59:00.120Z (59s ago)',
         'finished     2026-12-01T09:59:04.370Z (55s ago)',
