@@ -15,6 +15,18 @@ function problemWith(env: Record<string, string>): string {
 }
 
 describe('loadAgentConfig', () => {
+  it('reads AGENT_LABELS sorted and deduplicated, none by default', () => {
+    expect(loadAgentConfig({}).labels).toEqual([]);
+    expect(loadAgentConfig({ AGENT_LABELS: ' linux, gpu,gpu ' }).labels).toEqual(['gpu', 'linux']);
+  });
+
+  it.each(['gpu,-x', 'a b', 'a'.repeat(64), Array.from({ length: 17 }, (_, i) => `l${i}`).join(',')])(
+    'refuses AGENT_LABELS=%j naming the variable and the rule',
+    (value) => {
+      expect(problemWith({ AGENT_LABELS: value })).toMatch(/AGENT_LABELS=.*(at most 16 labels|must be 1-63 characters)/);
+    },
+  );
+
   it('uses the documented defaults when nothing is set', () => {
     const c = loadAgentConfig({});
     expect(c).toMatchObject({

@@ -72,10 +72,10 @@ export async function measureRoutedPick(
   const empty = { all: await pickLatency(db, PICKERS.all, n, warm), one: await pickLatency(db, PICKERS.one, n, warm) };
   const emptyPlan = await explain();
   const t0 = performance.now();
-  for (let done = 0; done < rows; done += 50_000) {
+  for (let done = 0; done < rows; done += 20_000) {
     await insertTaskBacklog(db, {
       succeeded: 0,
-      queued: Math.min(50_000, rows - done),
+      queued: Math.min(20_000, rows - done),
       from,
       labelSets: LABEL_SETS,
       priorities: PRIORITIES,
