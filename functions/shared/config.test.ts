@@ -28,6 +28,23 @@ describe('loadConfig', () => {
     });
   });
 
+  it.each([
+    [undefined, 30 * 86400],
+    ['0', 0],
+    ['30d', 30 * 86400],
+    ['12h', 12 * 3600],
+    ['90m', 5400],
+    ['3600', 3600],
+    ['2w', 14 * 86400],
+  ])('reads TASK_RETENTION=%s as %i seconds', (value, seconds) => {
+    expect(loadConfig(value === undefined ? {} : { TASK_RETENTION: value }).taskRetentionSeconds).toBe(seconds);
+  });
+
+  it.each(['30 days', '-1d', '1.5h', 'forever', '1y', '99999999999d'])('refuses TASK_RETENTION=%j with a message naming it', (value) => {
+    const error = configError({ TASK_RETENTION: value });
+    expect(error.message).toContain(`TASK_RETENTION=${JSON.stringify(value)} must be a duration like 30d`);
+  });
+
   it('returns a frozen object', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });
