@@ -15,6 +15,18 @@ function problemWith(env: Record<string, string>): string {
 }
 
 describe('loadAgentConfig', () => {
+  it('reads AGENT_LABELS sorted and deduplicated, none by default', () => {
+    expect(loadAgentConfig({}).labels).toEqual([]);
+    expect(loadAgentConfig({ AGENT_LABELS: ' linux, gpu,gpu ' }).labels).toEqual(['gpu', 'linux']);
+  });
+
+  it.each(['gpu,-x', 'a b', 'a'.repeat(64), Array.from({ length: 17 }, (_, i) => `l${i}`).join(',')])(
+    'refuses AGENT_LABELS=%j naming the variable and the rule',
+    (value) => {
+      expect(problemWith({ AGENT_LABELS: value })).toMatch(/AGENT_LABELS=.*(at most 16 labels|must be 1-63 characters)/);
+    },
+  );
+
   it('uses the documented defaults when nothing is set', () => {
     const c = loadAgentConfig({});
     expect(c).toMatchObject({
@@ -112,9 +124,12 @@ describe('loadAgentConfig', () => {
     );
   });
 
-  it('refuses an AGENT_TOKEN under 16 characters, which the server would refuse too', () => {
-    expect(problemWith({ AGENT_TOKEN: 'fifteen-chars-x' })).toContain('AGENT_TOKEN is 15 characters long; the server needs at least 16');
-    expect(problemWith({ AGENT_TOKEN: 'fifteen-chars-x' })).not.toContain('fifteen-chars-x');
+  it('refuses an AGENT_TOKEN under 16 characters for a server off loopback, which would refuse it too', () => {
+    const remote = { AGENT_TOKEN: 'fifteen-chars-x', BACKEND_URL: 'http://api.internal:3500' };
+    expect(problemWith(remote)).toContain('AGENT_TOKEN is 15 characters long; the server needs at least 16');
+    expect(problemWith(remote)).not.toContain('fifteen-chars-x');
+    // A loopback server takes it (with a warning of its own), so the agent does too.
+    expect(loadAgentConfig({ AGENT_TOKEN: 'fifteen-chars-x' }).agentToken).toBe('fifteen-chars-x');
     expect(loadAgentConfig({ AGENT_TOKEN: 'sixteen-chars-xy' }).agentToken).toBe('sixteen-chars-xy');
   });
 

@@ -55,6 +55,14 @@ describe('parseArgs', () => {
     expect(created).toEqual([{ command: '--timeout 5', timeoutSeconds: undefined, maxAttempts: undefined }]);
   });
 
+  it('sends --priority (negative too), every --label and --at with the task', async () => {
+    const r = parse(['run', '--priority', '-5', '--label', 'gpu', '--label', 'linux,x', '--at', '2027-01-01T09:00:00Z', '-d', 'true']);
+    const created: unknown[] = [];
+    const { ctx } = creatingContext(created);
+    await (r.parsed as { action(ctx: Context): Promise<number> }).action(ctx);
+    expect(created).toEqual([{ command: 'true', priority: -5, labels: ['gpu', 'linux', 'x'], runAt: '2027-01-01T09:00:00Z' }]);
+  });
+
   it('takes --url and --token after the verb too', () => {
     expect(parse(['ls', '--url', 'http://b:2', '--token', 't']).parsed).toMatchObject({ connection: { url: 'http://b:2', token: 't' } });
   });
@@ -80,6 +88,8 @@ describe('parseArgs', () => {
     [['run', '--timeout', 'abc', 'x'], 'Expected a whole number from 1 to 86400', 'taskexec run'],
     [['run', '--timeout', '86401', 'x'], 'Expected a whole number from 1 to 86400', 'taskexec run'],
     [['run', '--max-attempts', '0', 'x'], 'Expected a whole number of at least 1', 'taskexec run'],
+    [['run', '--priority', '1001', 'x'], 'Expected a whole number from -1000 to 1000', 'taskexec run'],
+    [['run', '--priority', '1.5', 'x'], 'Expected a whole number from -1000 to 1000', 'taskexec run'],
     [['ls', '--limit', '0'], 'Expected a whole number from 1 to 1000', 'taskexec ls'],
     [['ls', '--bogus'], "unknown option '--bogus'", 'taskexec ls'],
     [['show'], "missing required argument 'id'", 'taskexec show'],

@@ -240,8 +240,8 @@ describe.each(stores)('answers amplified by what was stored or sent ($name)', (s
     server = await startTestServer(store, { API_TOKEN, AGENT_TOKEN });
     // 300 tasks whose command is 64 KiB of \u0001, which JSON escapes in six bytes each.
     await server.db.query(
-      `insert into tasks (id, command, timeout_seconds, created_at)
-       select gen_random_uuid(), repeat(chr(1), $1::int), 60, now() from generate_series(1, 300)`,
+      `insert into tasks (id, command, timeout_seconds, created_at, run_at)
+       select gen_random_uuid(), repeat(chr(1), $1::int), 60, now(), now() from generate_series(1, 300)`,
       [CONTROLS],
     );
   });

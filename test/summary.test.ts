@@ -37,7 +37,7 @@ describe.each(stores)('GET /tasks/summary on $name', (store) => {
 
   it('counts every state, zero included, and says nothing is queued on an empty table', async () => {
     expect(await summary()).toEqual({
-      counts: { queued: 0, running: 0, succeeded: 0, failed: 0, timed_out: 0, canceled: 0 },
+      counts: { scheduled: 0, queued: 0, running: 0, succeeded: 0, failed: 0, timed_out: 0, canceled: 0 },
       capped: [],
       countLimit: SUMMARY_COUNT_LIMIT,
       oldestQueuedAt: null,
@@ -56,7 +56,7 @@ describe.each(stores)('GET /tasks/summary on $name', (store) => {
     await call(server.url, 'POST', `/tasks/${third.id}/cancel`, { headers: auth });
 
     let s = await summary();
-    expect(s.counts).toEqual({ queued: 1, running: 1, succeeded: 0, failed: 0, timed_out: 0, canceled: 1 });
+    expect(s.counts).toEqual({ scheduled: 0, queued: 1, running: 1, succeeded: 0, failed: 0, timed_out: 0, canceled: 1 });
     // The oldest still queued is the second (the first was picked); created 0 s ago by the moved clock.
     expect(s.oldestQueuedAgeSeconds).toBe(0);
     clock.advance(90);
@@ -69,7 +69,7 @@ describe.each(stores)('GET /tasks/summary on $name', (store) => {
       headers: { ...agentHeaders('summary-agent'), 'x-lease-token': lease },
     });
     expect(finished.status).toBe(200);
-    expect((await summary()).counts).toEqual({ queued: 1, running: 0, succeeded: 0, failed: 1, timed_out: 0, canceled: 1 });
+    expect((await summary()).counts).toEqual({ scheduled: 0, queued: 1, running: 0, succeeded: 0, failed: 1, timed_out: 0, canceled: 1 });
   });
 
   it('stops counting a state at the limit and lists it as capped', async () => {

@@ -37,6 +37,24 @@ describe('the queue signal', () => {
     expect(await settled(waits[2] as Promise<boolean>)).toBe(false);
   });
 
+  it('wakes, for a labelled task, only waiters whose agent may run it, and as many as the payload counts', async () => {
+    const { signal, notify } = await manualSignal();
+    const since = signal.generation();
+    const gpuOnly = (key: string) => key === '' || key.split(',').every((l) => l === 'gpu');
+    const none = (key: string) => key === '';
+    const waits = [
+      signal.wait(60000, since, undefined, none),
+      signal.wait(60000, since, undefined, gpuOnly),
+      signal.wait(60000, since, undefined, gpuOnly),
+    ];
+    notify('1 gpu');
+    expect(await Promise.all(waits.map(settled))).toEqual(['pending', true, 'pending']);
+    notify('1 gpu,linux'); // nobody may run it: nobody is woken
+    expect(await Promise.all(waits.map(settled))).toEqual(['pending', true, 'pending']);
+    notify('5 '); // five unlabelled tasks: every waiter left may run them
+    expect(await Promise.all(waits.map(settled))).toEqual([true, true, true]);
+  });
+
   it('answers at once when a task was queued between the look and the wait', async () => {
     const { signal, notify } = await manualSignal();
     const since = signal.generation();

@@ -381,7 +381,7 @@ describe('the bundled handlers answering real API Gateway events', () => {
     };
     const reply = await invoke('expire-leases', scheduled);
     if (!reply.ok) throw new Error(`expire-leases threw: ${reply.error}\n${output}`);
-    expect(reply.result).toEqual({ expired: expect.any(Number) });
+    expect(reply.result).toEqual({ expired: expect.any(Number), promoted: expect.any(Number), deleted: expect.any(Number) });
     summary.push(`${'expire-leases'.padEnd(15)} ${'EventBridge scheduled event'.padEnd(52)} ${JSON.stringify(reply.result)}`);
   });
 });

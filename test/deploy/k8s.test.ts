@@ -372,8 +372,8 @@ describeUnless(postgresStore ? null : 'TEST_DATABASE_URL is not set: the KEDA qu
 
     it('is answered from an index, not a scan of the table, with 20,000 finished tasks beside the queue', async () => {
       await server.db.query(
-        `insert into tasks (id, command, state, timeout_seconds, created_at, finished_at)
-         select gen_random_uuid(), 'true', 'succeeded', 60, now(), now() from generate_series(1, 20000)`,
+        `insert into tasks (id, command, state, timeout_seconds, created_at, finished_at, run_at)
+         select gen_random_uuid(), 'true', 'succeeded', 60, now(), now(), now() from generate_series(1, 20000)`,
       );
       await server.db.query('vacuum (analyze) tasks');
       const plan = await server.db.query<{ 'QUERY PLAN': unknown }>(`explain (format json) ${KEDA_QUERY}`);
