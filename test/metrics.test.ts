@@ -76,7 +76,6 @@ describe.each(stores)('GET /metrics on $name', (store) => {
       taskexec_oldest_queued_age_seconds: 'gauge',
       taskexec_agents: 'gauge',
       taskexec_tasks_finished_total: 'counter',
-      taskexec_tasks_deleted_total: 'counter',
       taskexec_agents_lost_total: 'counter',
       taskexec_outputs_truncated_total: 'counter',
       taskexec_tasks_deleted_total: 'counter',
