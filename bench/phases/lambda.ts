@@ -3,6 +3,7 @@
  * node24), and its cold start: a fresh node process loading the bundle and answering one event.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -17,7 +18,7 @@ const t1 = performance.now();
 const now = new Date();
 const event = {
   version: '2.0', routeKey: 'POST /tasks', rawPath: '/tasks', rawQueryString: '',
-  headers: { 'content-type': 'application/json', host: 'bench.local' },
+  headers: { 'content-type': 'application/json', host: 'bench.local', authorization: 'Bearer ' + process.env.API_TOKEN },
   requestContext: {
     accountId: 'bench', apiId: 'bench', domainName: 'bench.local', domainPrefix: 'bench',
     http: { method: 'POST', path: '/tasks', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'bench' },
@@ -31,6 +32,9 @@ handler(event, context).then(
   (e) => { process.stdout.write('BENCH_RESULT ' + JSON.stringify({ error: String(e && e.stack || e) }) + '\\n'); process.exit(1); },
 );
 `;
+
+const BENCH_API_TOKEN = `bench-api-${randomBytes(16).toString('hex')}`;
+const BENCH_AGENT_TOKEN = `bench-agent-${randomBytes(16).toString('hex')}`;
 
 export type ColdStart = { loadMs: number; invokeMs: number; wallMs: number };
 export type LambdaResult = { bytes: number; runs: ColdStart[]; note: string | null };
@@ -49,6 +53,9 @@ async function coldStart(dir: string, bundle: string, databaseUrl: string): Prom
           ...baseEnv,
           DATABASE_URL: databaseUrl,
           AWS_LAMBDA_FUNCTION_NAME: 'bench-create-task',
+          // As deployed: both tokens set (without them the Host rule answers a foreign host 421).
+          API_TOKEN: BENCH_API_TOKEN,
+          AGENT_TOKEN: BENCH_AGENT_TOKEN,
           LOG_LEVEL: 'warn',
           // Lambda's runtime provides the AWS SDK; here the project's node_modules stand in for it.
           NODE_PATH: join(ROOT, 'node_modules'),
