@@ -19,6 +19,10 @@ export const ROUTES = {
   cancel: '/tasks/{id}/cancel',
   /** GET: read a stream (users); POST: send new output (the task's agent) */
   output: '/tasks/{id}/output',
+  /** POST: create; GET: list (CONTRACT §12) */
+  schedules: '/schedules',
+  /** GET, PATCH, DELETE one schedule */
+  schedule: '/schedules/{id}',
 } as const;
 
 /** A concrete path: the template with its {id} filled in (URL-encoded). */
@@ -80,3 +84,17 @@ export const MAX_LIST_LIMIT = 1000;
 export const LIST_COMMAND_MAX_CHARS = 1024;
 /** A GET /tasks answer is at most this many bytes of JSON: further items go to the next page (nextCursor). */
 export const LIST_PAGE_MAX_BYTES = 1024 * 1024;
+
+/** A schedule's name: 1 to this many characters, printable, no control characters. */
+export const SCHEDULE_NAME_MAX_CHARS = 200;
+/** The longest cron expression read (croner's own limits apply inside it). */
+export const CRON_MAX_CHARS = 200;
+/** The longest IANA time zone name read (the longest real one is 32). */
+export const TIMEZONE_MAX_CHARS = 64;
+/**
+ * GET /schedules answers at most this many schedules (by name), with `truncated: true` when
+ * there are more: a schedule is a few hundred bytes plus its command, so a page stays bounded.
+ */
+export const MAX_SCHEDULES_LISTED = 500;
+/** A schedule's command in GET /schedules is cut like list items of GET /tasks (GET /schedules/{id} has it whole). */
+export const SCHEDULE_LIST_COMMAND_MAX_CHARS = LIST_COMMAND_MAX_CHARS;

@@ -31,6 +31,9 @@ export type Task = {
   cancelRequested: boolean;
   attempts: number;
   maxAttempts: number;
+  /** set on tasks made by a schedule's tick (CONTRACT §12): the schedule (which may since be deleted) and the tick */
+  scheduleId?: string;
+  scheduledFor?: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

@@ -4,11 +4,15 @@
  */
 import { AGENT_BODY_LIMIT, EMPTY_BODY_LIMIT, OUTPUT_BODY_LIMIT, ROUTES, USER_BODY_LIMIT } from '../contract/http';
 import * as cancelTask from './cancel-task/handler';
+import * as createSchedule from './create-schedule/handler';
 import * as createTask from './create-task/handler';
+import * as deleteSchedule from './delete-schedule/handler';
 import * as finishTask from './finish-task/handler';
+import * as getSchedule from './get-schedule/handler';
 import * as getTask from './get-task/handler';
 import * as health from './health/handler';
 import * as heartbeatTask from './heartbeat-task/handler';
+import * as listSchedules from './list-schedules/handler';
 import * as listTasks from './list-tasks/handler';
 import * as pickTask from './pick-task/handler';
 import * as readOutput from './read-output/handler';
@@ -17,9 +21,10 @@ import * as sendOutput from './send-output/handler';
 import type { Audience } from './shared/auth';
 import type { BuildHandler, DepsSource, Handler } from './shared/middleware';
 import * as taskSummary from './task-summary/handler';
+import * as updateSchedule from './update-schedule/handler';
 
 export type Route = {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** API Gateway path syntax: `{id}` for a parameter */
   path: string;
   /** the handler's folder under functions/ (also its SAM function's entry point) */
@@ -48,6 +53,11 @@ const table: readonly (Omit<Route, 'audience' | 'build'> & { build: BuildHandler
   { method: 'GET', path: ROUTES.output, dir: 'read-output', build: readOutput.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.finish, dir: 'finish-task', build: finishTask.build, bodyLimit: AGENT_BODY_LIMIT },
   { method: 'POST', path: ROUTES.cancel, dir: 'cancel-task', build: cancelTask.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'POST', path: ROUTES.schedules, dir: 'create-schedule', build: createSchedule.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.schedules, dir: 'list-schedules', build: listSchedules.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.schedule, dir: 'get-schedule', build: getSchedule.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'PATCH', path: ROUTES.schedule, dir: 'update-schedule', build: updateSchedule.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'DELETE', path: ROUTES.schedule, dir: 'delete-schedule', build: deleteSchedule.build, bodyLimit: EMPTY_BODY_LIMIT },
 ];
 
 /** The route table, each route with its handler's audience. */

@@ -14,6 +14,7 @@ import { buildDeps, closeDeps, type Deps, openDb } from '../../functions/shared/
 import { expireLeases } from '../../functions/shared/lease-expiry';
 import { createLogger, requestLog } from '../../functions/shared/logger';
 import { answerClientErrors, createApp } from './app';
+import { startScheduleTimer } from './schedule-timer';
 
 /**
  * Node's HTTP server settings, on purpose. The defaults let a client take 60 s to send its
@@ -94,6 +95,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     expireLeases({ ...deps, log: reaperLog }).catch((error) => reaperLog.warn('lease expiry failed', { error: (error as Error).message }));
   }, deps.lease.reaperIntervalMs);
   reaper.unref();
+  const ticker = startScheduleTimer({ ...deps, log: requestLog(logger, { handler: 'schedules' }) }, deps.lease.reaperIntervalMs);
   const app = createApp(routes, deps);
   const server = createServer(HTTP_OPTIONS, app);
   server.maxConnections = MAX_CONNECTIONS;
@@ -122,6 +124,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     close(graceMs = 10000) {
       closing ??= (async () => {
         clearInterval(reaper);
+        await ticker.stop();
         const closed = new Promise<void>((r) => server.close(() => r()));
         // Held picks answer now (204) instead of holding the shutdown for up to 20 s.
         await closeDeps(deps);

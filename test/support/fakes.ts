@@ -7,15 +7,16 @@
 import type { Db, Queryable } from '../../functions/shared/db/db';
 import * as leaseStatements from '../../functions/shared/db/leases';
 import * as outputStatements from '../../functions/shared/db/output';
+import * as scheduleStatements from '../../functions/shared/db/schedules';
 import * as taskStatements from '../../functions/shared/db/tasks';
 import type { Log } from '../../functions/shared/logger';
 import type { QueueSignal } from '../../functions/shared/queue-signal';
 
 /** Every module of SQL functions; a new one under functions/shared/db/ is added here. */
-const statements = { ...taskStatements, ...leaseStatements, ...outputStatements };
+const statements = { ...taskStatements, ...leaseStatements, ...outputStatements, ...scheduleStatements };
 
 /** The SQL functions of those modules (toTask maps rows; it runs no statement). */
-export type StatementName = Exclude<keyof typeof statements, 'toTask' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL'>;
+export type StatementName = Exclude<keyof typeof statements, 'toTask' | 'toSchedule' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL'>;
 
 type Rows = readonly object[];
 /** The rows a statement answers: always the same, or from its parameters and how often it ran before. */
@@ -31,7 +32,7 @@ function statementTexts(): Promise<Map<string, StatementName>> {
   named ??= (async () => {
     const byText = new Map<string, StatementName>();
     for (const [name, fn] of Object.entries(statements)) {
-      if (typeof fn !== 'function' || name === 'toTask') continue;
+      if (typeof fn !== 'function' || name === 'toTask' || name === 'toSchedule') continue;
       let text: string | undefined;
       const recorder: Queryable = {
         query: async <R>(sql: string) => {
