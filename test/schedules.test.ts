@@ -109,7 +109,10 @@ describe.each(stores)('/schedules on $name', (store) => {
     expect(list.truncated).toBe(false);
     const names = list.schedules.map((s) => s.name);
     expect(names).toEqual([...names].sort());
-    for (const s of list.schedules) expect(s).toHaveProperty('nextRunAt') && expect(s).toHaveProperty('lastRunAt');
+    for (const s of list.schedules) {
+      expect(s).toHaveProperty('nextRunAt');
+      expect(s).toHaveProperty('lastRunAt');
+    }
     expect(MAX_SCHEDULES_LISTED).toBe(500);
     const capped = await listSchedules({ db: server.db }, 2);
     expect(capped.schedules).toHaveLength(2);

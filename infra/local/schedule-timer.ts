@@ -5,17 +5,26 @@
  */
 import { runScheduleTicks, type TickDeps } from '../../functions/shared/schedule-ticks';
 
-export type ScheduleTimer = { stop(): Promise<void> };
+/** What this server's rounds did since it started (tests and logs read it). */
+export type TickTotals = { rounds: number; created: number; skipped: number; lost: number };
+
+export type ScheduleTimer = { totals: TickTotals; stop(): Promise<void> };
 
 /** Starts the rounds; stop() waits for a round in flight. */
 export function startScheduleTimer(deps: TickDeps, everyMs: number): ScheduleTimer {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> = Promise.resolve();
+  const totals: TickTotals = { rounds: 0, created: 0, skipped: 0, lost: 0 };
   const round = async () => {
     let waitMs = everyMs;
     try {
-      waitMs = (await runScheduleTicks(deps, { lookaheadMs: everyMs })).waitMs;
+      const r = await runScheduleTicks(deps, { lookaheadMs: everyMs });
+      waitMs = r.waitMs;
+      totals.rounds += 1;
+      totals.created += r.created;
+      totals.skipped += r.skipped;
+      totals.lost += r.lost;
     } catch (error) {
       // Database down: the next round retries; ticks missed meanwhile follow the missed-tick rule.
       deps.log.warn('schedule ticks failed', { error: (error as Error).message });
@@ -29,6 +38,7 @@ export function startScheduleTimer(deps: TickDeps, everyMs: number): ScheduleTim
   };
   inFlight = round();
   return {
+    totals,
     async stop() {
       stopped = true;
       clearTimeout(timer);

@@ -14,7 +14,7 @@ import { buildDeps, closeDeps, type Deps, openDb } from '../../functions/shared/
 import { expireLeases } from '../../functions/shared/lease-expiry';
 import { createLogger, requestLog } from '../../functions/shared/logger';
 import { answerClientErrors, createApp } from './app';
-import { startScheduleTimer } from './schedule-timer';
+import { startScheduleTimer, type TickTotals } from './schedule-timer';
 
 /**
  * Node's HTTP server settings, on purpose. The defaults let a client take 60 s to send its
@@ -45,6 +45,8 @@ export type RunningServer = {
   db: Db;
   deps: Deps;
   server: Server;
+  /** what this server's schedule timer did (infra/local/schedule-timer.ts) */
+  scheduleTicks: TickTotals;
   /** Stops accepting, lets in-flight requests end (up to graceMs), closes the database. */
   close(graceMs?: number): Promise<void>;
 };
@@ -121,6 +123,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     db,
     deps,
     server,
+    scheduleTicks: ticker.totals,
     close(graceMs = 10000) {
       closing ??= (async () => {
         clearInterval(reaper);
