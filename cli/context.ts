@@ -24,6 +24,18 @@ export function screenFor(ctx: Context): Screen {
   return new Screen(ctx.stdout, ctx.stderr, ctx.stderr.isTTY === true && !ctx.config.dumbTerminal, ctx.clock.now);
 }
 
+/**
+ * For commands that only watch a task (logs -f, wait): Ctrl-C leaves the task alone (the
+ * command did not start it), erases the status line and exits 130.
+ */
+export function leaveOnSignals(ctx: Context, screen: Screen, canceled: number): void {
+  const leave = () => {
+    screen.stop();
+    ctx.exit(canceled);
+  };
+  ctx.onSignals(leave, leave);
+}
+
 /** Prints a value as JSON (two-space indented) on stdout. */
 export function printJson(ctx: Context, value: unknown): void {
   ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

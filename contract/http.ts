@@ -19,6 +19,12 @@ export const ROUTES = {
   cancel: '/tasks/{id}/cancel',
   /** GET: read a stream (users); POST: send new output (the task's agent) */
   output: '/tasks/{id}/output',
+  /** Prometheus text (the local server only; on Lambda the same figures go to CloudWatch) */
+  metrics: '/metrics',
+  /** the agents seen in the last AGENTS_SEEN_WITHIN_SECONDS */
+  agents: '/agents',
+  /** an agent says it stopped (its own X-Agent-Id, agent token): it is `gone` at once */
+  agentStop: '/agents/{id}/stop',
   /** POST: create; GET: list (CONTRACT §12) */
   schedules: '/schedules',
   /** GET, PATCH, DELETE one schedule */
@@ -39,6 +45,8 @@ export const HEADERS = {
   nextOffset: 'x-next-offset',
   taskState: 'x-task-state',
   outputComplete: 'x-output-complete',
+  /** pick: the labels the agent runs (AGENT_LABELS), comma-separated */
+  agentLabels: 'x-agent-labels',
 } as const;
 
 /** 1 MiB on user endpoints; 6 MiB on finish, Lambda's own payload limit. */
@@ -73,6 +81,8 @@ export const OUTPUT_FLUSH_MS = 1000;
 export const OUTPUT_FLUSH_BYTES = 64 * 1024;
 /** GET /tasks/summary counts each state up to this many tasks (an index walk, never the whole table). */
 export const SUMMARY_COUNT_LIMIT = 10000;
+/** GET /agents lists the agents seen this recently. */
+export const AGENTS_SEEN_WITHIN_SECONDS = 600;
 /** GET /tasks page sizes. */
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;

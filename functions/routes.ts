@@ -14,6 +14,7 @@ import * as health from './health/handler';
 import * as heartbeatTask from './heartbeat-task/handler';
 import * as listSchedules from './list-schedules/handler';
 import * as listTasks from './list-tasks/handler';
+import * as metrics from './metrics/handler';
 import * as pickTask from './pick-task/handler';
 import * as readOutput from './read-output/handler';
 import * as root from './root/handler';
@@ -35,6 +36,8 @@ export type Route = {
   audience: Audience;
   /** the largest body the handler accepts (it checks itself; the local adapter reads no more) */
   bodyLimit: number;
+  /** false: served by the local server only, not deployed by template.yaml (GET /metrics) */
+  lambda?: false;
 };
 
 /** Exact paths come before parameterised ones: /tasks/pick is never read as a task id. */
@@ -53,6 +56,7 @@ const table: readonly (Omit<Route, 'audience' | 'build'> & { build: BuildHandler
   { method: 'GET', path: ROUTES.output, dir: 'read-output', build: readOutput.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.finish, dir: 'finish-task', build: finishTask.build, bodyLimit: AGENT_BODY_LIMIT },
   { method: 'POST', path: ROUTES.cancel, dir: 'cancel-task', build: cancelTask.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.metrics, dir: 'metrics', build: metrics.build, bodyLimit: EMPTY_BODY_LIMIT, lambda: false },
   { method: 'POST', path: ROUTES.schedules, dir: 'create-schedule', build: createSchedule.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'GET', path: ROUTES.schedules, dir: 'list-schedules', build: listSchedules.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'GET', path: ROUTES.schedule, dir: 'get-schedule', build: getSchedule.build, bodyLimit: EMPTY_BODY_LIMIT },

@@ -13,6 +13,7 @@ import { findDashboardDir, loadDashboard } from '../functions/root/root';
 import { type Route, routes } from '../functions/routes';
 import type { Deps } from '../functions/shared/deps';
 import { createLogger } from '../functions/shared/logger';
+import { createMetrics } from '../functions/shared/metrics';
 import { answerClientErrors, createApp, MAX_URL_LENGTH } from '../infra/local/app';
 import { ensureDashboard } from '../infra/local/dashboard-build';
 import { readYaml } from './deploy/helpers';
@@ -1066,7 +1067,7 @@ describe('the local adapter', () => {
     // Short timeouts, checked often, so a stalled request is answered within the test.
     server = createServer(
       { headersTimeout: 300, requestTimeout: 600, connectionsCheckingInterval: 50 },
-      createApp([echo], { logger: createLogger('error') } as Deps),
+      createApp([echo], { logger: createLogger('error'), metrics: createMetrics() } as Deps),
     );
     answerClientErrors(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -34,7 +34,14 @@ describe.each(stores)('leases, heartbeats, cancel and expiry on $name', (store) 
   const heartbeat = (t: T, agent = 'a1', token = t.leaseToken) =>
     call(server.url, 'POST', `/tasks/${t.id}/heartbeat`, { headers: agentHeaders(agent, { 'x-lease-token': token }) });
   const lease = leasePolicy(loadConfig({ LEASE_SECONDS: String(LEASE) }));
-  const expire = () => expireLeases({ db: server.db, now: clock.now, lease, log: requestLog(server.deps.logger, { test: 'leases' }) });
+  const expire = () =>
+    expireLeases({
+      db: server.db,
+      now: clock.now,
+      lease,
+      metrics: server.deps.metrics,
+      log: requestLog(server.deps.logger, { test: 'leases' }),
+    });
   /** Moves the clock with the reaper watching (a run every 5 s of clock), as in a live server. */
   const watch = async (seconds: number) => {
     const ended: Awaited<ReturnType<typeof expire>> = [];

@@ -273,6 +273,7 @@ describe.each(stores)('live output on $name', (store) => {
         db: server.db,
         now: clock.now,
         lease: leasePolicy(loadConfig({ LEASE_SECONDS: '30' })),
+        metrics: server.deps.metrics,
         log: requestLog(server.deps.logger, { test: 'live-output' }),
       });
     /** Moves the clock past the lease with the reaper watching, as a live server does. */

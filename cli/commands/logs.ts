@@ -4,7 +4,7 @@
  */
 import type { StreamName } from '../../contract/task';
 import type { Context } from '../context';
-import { screenFor } from '../context';
+import { leaveOnSignals, screenFor } from '../context';
 import { EXIT } from '../errors';
 import { watchTask } from '../follow';
 
@@ -24,13 +24,7 @@ export async function logs(ctx: Context, id: string, opts: LogsOptions): Promise
     return EXIT.ok;
   }
   const screen = screenFor(ctx);
-  ctx.onSignals(
-    () => {
-      screen.stop();
-      ctx.exit(EXIT.canceled);
-    },
-    () => ctx.exit(EXIT.canceled),
-  );
+  leaveOnSignals(ctx, screen, EXIT.canceled);
   await watchTask(task, {
     client: ctx.client,
     screen,

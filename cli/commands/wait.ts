@@ -1,5 +1,5 @@
 /** `taskexec wait ID [--json]`: waits for a task to end; exits with its exit status like `run`. */
-import { type Context, printJson, screenFor } from '../context';
+import { type Context, leaveOnSignals, printJson, screenFor } from '../context';
 import { EXIT } from '../errors';
 import { exitStatusOf } from '../exit-status';
 import { watchTask } from '../follow';
@@ -8,14 +8,7 @@ import { watchTask } from '../follow';
 export async function wait(ctx: Context, id: string, opts: { json?: boolean }): Promise<number> {
   const task = await ctx.client.getTask(id);
   const screen = screenFor(ctx);
-  // Ctrl-C leaves the task alone (wait did not start it): erase the status line and go.
-  ctx.onSignals(
-    () => {
-      screen.stop();
-      ctx.exit(EXIT.canceled);
-    },
-    () => ctx.exit(EXIT.canceled),
-  );
+  leaveOnSignals(ctx, screen, EXIT.canceled);
   const ended = await watchTask(task, { client: ctx.client, screen, clock: ctx.clock, print: false }).ended;
   if (opts.json) printJson(ctx, ended);
   return exitStatusOf(ended);

@@ -1,13 +1,15 @@
 /** The cancel core with a scripted database: what it answers for queued, running, ended and unknown tasks. */
+
 import { fakeDb, recordingLog } from '../../test/support/fakes';
 import { buildRunningRow, buildTaskRow, TASK_ID } from '../../test/support/tasks';
 import { leasePolicy, loadConfig } from '../shared/config';
+import { createMetrics } from '../shared/metrics';
 import { cancelTask } from './cancel-task';
 
 const NOW = new Date('2026-11-28T10:02:00.000Z');
 
 function deps(db: ReturnType<typeof fakeDb>) {
-  return { db, now: () => NOW, lease: leasePolicy(loadConfig({ LEASE_SECONDS: '30' })), log: recordingLog() };
+  return { db, now: () => NOW, lease: leasePolicy(loadConfig({ LEASE_SECONDS: '30' })), log: recordingLog(), metrics: createMetrics() };
 }
 
 describe('cancelTask', () => {

@@ -5,6 +5,7 @@ import { buildRunningRow, LEASE_TOKEN, TASK_ID } from '../../test/support/tasks'
 import { loadConfig } from '../shared/config';
 import type { TaskRow } from '../shared/db/tasks';
 import { HttpError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../shared/errors';
+import { createMetrics } from '../shared/metrics';
 import { type FinishInput, finalState, finishTask, parseFinishRequest } from './finish-task';
 
 const ID = TASK_ID;
@@ -157,6 +158,7 @@ describe('finishTask', () => {
     now: () => NOW,
     config: loadConfig(env),
     log: recordingLog(),
+    metrics: createMetrics(),
   });
 
   it("ends the running task with the agent's result, lease token and body hash, and answers it", async () => {

@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../shared/errors'
 import { hashJson } from '../shared/hash';
 import { type Event, isUuid, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
 import type { Log } from '../shared/logger';
+import { recordEnded } from '../shared/task-metrics';
 
 export type FinishInput = {
   exitCode: number | null;
@@ -76,7 +77,7 @@ export function finalState(input: Pick<FinishInput, 'state' | 'exitCode'>): Task
  * is a courtesy, this one is the rule). An identical retry gets the same answer.
  */
 export async function finishTask(
-  deps: Pick<Deps, 'db' | 'now' | 'config'> & { log: Log },
+  deps: Pick<Deps, 'db' | 'now' | 'config' | 'metrics'> & { log: Log },
   id: string,
   agentId: string,
   input: FinishInput,
@@ -107,6 +108,7 @@ export async function finishTask(
   // also drops the live output and wakes readers.
   const row = request ? ((await endRunningTask(deps.db, request)) ?? (await endRunningTaskWithOutput(deps.db, request))) : null;
   if (row !== null) {
+    recordEnded(deps.metrics, row);
     deps.log.info('task finished', { state, exitCode: input.exitCode, agentId });
     return toTask(row);
   }

@@ -2,10 +2,12 @@
  * The pick core with a scripted database and a queue signal the test wakes: what it claims, for
  * whom, and that it claims nothing once the agent has hung up. Real SQL is in test/concurrent-pick.test.ts.
  */
+
 import { fakeDb, manualSignal, recordingLog } from '../../test/support/fakes';
 import { buildRunningRow, LEASE_TOKEN } from '../../test/support/tasks';
 import { leasePolicy, loadConfig } from '../shared/config';
 import type { TaskRow } from '../shared/db/tasks';
+import { createMetrics } from '../shared/metrics';
 import { pickTask } from './pick-task';
 
 const NOW = new Date('2026-11-28T10:00:00.000Z');
@@ -27,7 +29,7 @@ function claims(...rows: (TaskRow | null)[]) {
 
 function deps(db: ReturnType<typeof fakeDb>, env: Record<string, string> = {}) {
   const config = loadConfig({ LEASE_SECONDS: '30', OUTPUT_LIMIT_BYTES: '4096', ...env });
-  return { db, now: () => NOW, config, lease: leasePolicy(config), signal: manualSignal(), log: recordingLog() };
+  return { db, now: () => NOW, config, lease: leasePolicy(config), signal: manualSignal(), log: recordingLog(), metrics: createMetrics() };
 }
 
 /** Starts a pick that may wait 20 s; resolves once it is held (waiting on the queue signal). */

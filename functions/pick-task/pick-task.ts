@@ -7,6 +7,7 @@ import { ValidationError } from '../shared/errors';
 import { type Event, parseJsonObject, queryParams, rejectUnknownFields, rejectUnknownParams, singleParam } from '../shared/http';
 import { throttledExpiry } from '../shared/lease-expiry';
 import type { Log } from '../shared/logger';
+import { recordPicked } from '../shared/task-metrics';
 
 /** Expired leases are also ended on the way through pick, at most this often per process. */
 const PICK_EXPIRY_EVERY_MS = 5000;
@@ -27,7 +28,7 @@ export function parsePickRequest(event: Event): { waitSeconds: number } {
   return { waitSeconds: Number(wait) };
 }
 
-type PickDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'config' | 'signal'> & { log: Log };
+type PickDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'config' | 'signal' | 'metrics'> & { log: Log };
 
 /** Claims the earliest-created queued task for this agent, or null when none is queued. */
 export async function claimTask(deps: PickDeps, agentId: string): Promise<PickedTask | null> {
@@ -39,6 +40,7 @@ export async function claimTask(deps: PickDeps, agentId: string): Promise<Picked
     now: deps.now(),
   });
   if (row === null) return null;
+  recordPicked(deps.metrics, row);
   deps.log.appendKeys({ taskId: row.id });
   deps.log.info('task picked', { agentId });
   return {

@@ -9,6 +9,8 @@ import type { Db } from './db/db';
 import { openPostgres } from './db/postgres';
 import { OUTPUT_CHANNEL, QUEUED_CHANNEL } from './db/tasks';
 import { createLogger } from './logger';
+import { createMetrics, type Metrics } from './metrics';
+import { emfSink } from './metrics-emf';
 import { createOutputSignal, createPollingOutputSignal, type OutputSignal } from './output-signal';
 import { createPollingSignal, createQueueSignal, type QueueSignal } from './queue-signal';
 import { loadSecretOverrides } from './secrets';
@@ -25,6 +27,8 @@ export type Deps = {
   outputSignal: OutputSignal;
   /** the process's base logger, at the configured level */
   logger: Logger;
+  /** this process's counters and histograms (GET /metrics; CloudWatch EMF on Lambda) */
+  metrics: Metrics;
 };
 
 /** Opens the database the configuration names: PostgreSQL, or PGlite under DATA_DIR. */
@@ -52,7 +56,7 @@ function openOutputSignal(config: ServerConfig, db: Db): Promise<OutputSignal> {
   return createOutputSignal((onNotify, onReconnect) => db.listen(OUTPUT_CHANNEL, onNotify, onReconnect));
 }
 
-export type BuildOptions = { now?: () => Date; logger?: Logger };
+export type BuildOptions = { now?: () => Date; logger?: Logger; metrics?: Metrics };
 
 /** Builds deps from an open database (the local server, tests). */
 export async function buildDeps(config: ServerConfig, db: Db, options: BuildOptions = {}): Promise<Deps> {
@@ -64,6 +68,7 @@ export async function buildDeps(config: ServerConfig, db: Db, options: BuildOpti
     signal: await openSignal(config, db),
     outputSignal: await openOutputSignal(config, db),
     logger: options.logger ?? createLogger(config.logLevel),
+    metrics: options.metrics ?? createMetrics(config.lambda ? emfSink() : undefined),
   };
 }
 

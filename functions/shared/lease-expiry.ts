@@ -7,8 +7,9 @@ import { endExpiredTasks, extendRunningLeases, recordReaperRun } from './db/leas
 import type { TaskRow } from './db/tasks';
 import type { Deps } from './deps';
 import type { Log } from './logger';
+import { recordExpired } from './task-metrics';
 
-export type ExpiryDeps = Pick<Deps, 'db' | 'now' | 'lease'> & { log: Log };
+export type ExpiryDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'metrics'> & { log: Log };
 
 /** One round of lease expiry; returns the tasks it ended or re-queued. */
 export async function expireLeases(deps: ExpiryDeps): Promise<TaskRow[]> {
@@ -28,6 +29,7 @@ export async function expireLeases(deps: ExpiryDeps): Promise<TaskRow[]> {
     return [];
   }
   const rows = await endExpiredTasks(deps.db, now);
+  recordExpired(deps.metrics, rows);
   for (const row of rows) {
     deps.log.warn('running task expired', { taskId: row.id, state: row.state, error: row.error, agentId: row.agent_id });
   }

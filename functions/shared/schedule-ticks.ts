@@ -10,7 +10,7 @@ import { claimScheduleTick, type ScheduleRow, selectSchedulesDue } from './db/sc
 import type { Deps } from './deps';
 import type { Log } from './logger';
 
-export type TickDeps = Pick<Deps, 'db' | 'now'> & { log: Log };
+export type TickDeps = Pick<Deps, 'db' | 'now'> & Partial<Pick<Deps, 'metrics'>> & { log: Log };
 
 export type TickRound = {
   /** tasks this round created */
@@ -83,6 +83,7 @@ async function claimTick(deps: TickDeps, row: ScheduleRow, dueAt: Date, now: Dat
   }
   round.skipped += ticks.skipped;
   if (ticks.skipped > 0) {
+    deps.metrics?.inc('scheduleTicksSkipped', {}, ticks.skipped);
     deps.log.warn('schedule ticks skipped: more than one period late', {
       scheduleId: row.id,
       skipped: ticks.skipped,
@@ -92,6 +93,7 @@ async function claimTick(deps: TickDeps, row: ScheduleRow, dueAt: Date, now: Dat
   }
   if (claimed.task_id !== null) {
     round.created += 1;
+    deps.metrics?.inc('scheduleTicksCreated');
     deps.log.info('schedule tick created a task', {
       scheduleId: row.id,
       taskId: claimed.task_id,

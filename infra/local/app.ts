@@ -196,6 +196,7 @@ export function createApp(routes: readonly Route[], deps: Deps): express.Express
 
   for (const route of routes) {
     const handler = route.build(deps);
+    const routeName = `${route.method} ${route.path}`;
     const method = route.method.toLowerCase() as 'get' | 'post' | 'patch' | 'delete';
     // A body over the limit is refused from its Content-Length, before any of it arrives (the
     // body reader would read it all, throwing it away, before answering), and the connection
@@ -227,7 +228,12 @@ export function createApp(routes: readonly Route[], deps: Deps): express.Express
       toExpressPath(route.path),
       // Express serves HEAD with GET routes; API Gateway does not (and a HEAD pick would claim a
       // task whose lease token nobody reads): only the route's own method passes.
-      (req: Request, _res: Response, next: NextFunction) => next(req.method === route.method ? undefined : 'route'),
+      (req: Request, res: Response, next: NextFunction) => {
+        if (req.method !== route.method) return next('route');
+        // Counted by template, never the raw path: one series per route and status, whatever ids come.
+        res.once('finish', () => deps.metrics.inc('httpResponses', { route: routeName, status: String(res.statusCode) }));
+        next();
+      },
       authorizeFirst,
       announcedTooLarge,
       rawReader(route.bodyLimit),
@@ -251,6 +257,7 @@ export function createApp(routes: readonly Route[], deps: Deps): express.Express
   }
 
   app.use((req: Request, res: Response) => {
+    res.once('finish', () => deps.metrics.inc('httpResponses', { route: 'unmatched', status: String(res.statusCode) }));
     const allowed = routes.filter((r) => new RegExp(`^${r.path.replace(/\{\w+\}/g, '[^/]+')}/?$`).test(req.path)).map((r) => r.method);
     sendProblem(
       res,

@@ -11,6 +11,7 @@ import { routes } from '../../functions/routes';
 import { loadConfig } from '../../functions/shared/config';
 import type { Deps } from '../../functions/shared/deps';
 import { createLogger } from '../../functions/shared/logger';
+import { createMetrics } from '../../functions/shared/metrics';
 import { createApp } from '../../infra/local/app';
 import { itUnless } from '../support/conditional';
 import { ROOT, readYaml, samFunctions, type Template, toolMissing } from './helpers';
@@ -24,7 +25,9 @@ const EXTRA_ENTRIES: Record<string, string[]> = { root: ['functions/root/browser
 const SCHEDULED: Record<string, string> = { 'expire-leases': 'rate(1 minute)', 'run-schedules': 'rate(1 minute)' };
 
 const key = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
-const tableRoutes = routes.map((r) => `${key(r.method, r.path)} -> ${r.dir}`).sort();
+/** The routes template.yaml deploys: all but the local-only ones (GET /metrics: on Lambda the figures go to CloudWatch). */
+const lambdaRoutes = routes.filter((r) => r.lambda !== false);
+const tableRoutes = lambdaRoutes.map((r) => `${key(r.method, r.path)} -> ${r.dir}`).sort();
 
 function templateRoutes(): string[] {
   const out: string[] = [];
@@ -46,7 +49,7 @@ describe('template.yaml against the route table', () => {
   it('has one function per handler folder, named by its esbuild entry point', () => {
     for (const f of functions) expect(f.entryPoint).toMatch(/^functions\/[a-z0-9-]+\/handler\.ts$/);
     const dirs = functions.map((f) => f.dir).sort();
-    const expected = [...new Set([...routes.map((r) => r.dir), ...Object.keys(SCHEDULED)])].sort();
+    const expected = [...new Set([...lambdaRoutes.map((r) => r.dir), ...Object.keys(SCHEDULED)])].sort();
     expect(dirs).toEqual(expected);
   });
 
@@ -228,17 +231,17 @@ describe('openapi.yaml against the route table', () => {
 
 describe('the Express adapter against the route table', () => {
   it('hands every route to its own handler, exact paths before {id}', async () => {
-    const stubs = routes.map((r) => ({
+    const stubs = lambdaRoutes.map((r) => ({
       ...r,
       build: () => async () => ({ statusCode: 200, headers: { 'x-route': `${key(r.method, r.path)} -> ${r.dir}` }, body: '' }),
     }));
     const config = loadConfig({ API_TOKEN: 'template-api-token-0123', AGENT_TOKEN: 'template-agent-token-0123' });
-    const server = createApp(stubs, { logger: createLogger('error'), config } as Deps).listen(0, '127.0.0.1');
+    const server = createApp(stubs, { logger: createLogger('error'), config, metrics: createMetrics() } as Deps).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
       const { port } = server.address() as AddressInfo;
       const served: string[] = [];
-      for (const r of routes) {
+      for (const r of lambdaRoutes) {
         const url = `http://127.0.0.1:${port}${r.path.replace('{id}', '0b8a3c52-8d2e-4f55-9a53-6f0f1a6a2d11')}`;
         // The adapter checks the route's token before its handler runs.
         const token = r.audience === 'user' ? config.apiToken : config.agentToken;

@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Task } from '../../contract/task';
 import { waitFor } from '../support/clock';
 import { describeUnless } from '../support/conditional';
@@ -96,8 +96,12 @@ describeIf('the server dies and comes back (private PostgreSQL)', () => {
     let server: ServerProc = await startServerProcess(env, port);
     const agent = startAgent('restart-live', server.url);
     const lines = Array.from({ length: 60 }, (_, i) => `n=${i + 1}\n`).join('');
-    // 60 lines over 6 s, then a pause, so the stream can be read whole while the task still runs
-    const task = await submit(server.url, { command: 'for i in $(seq 1 60); do echo "n=$i"; sleep 0.1; done; sleep 4' });
+    // 60 lines over 6 s, then it waits (up to 60 s) for the test's go, so the stream is read whole
+    // while the task still runs however slow the restart is on a loaded machine.
+    const go = join(mkdtempSync(join(tmpdir(), 'restart-live-')), 'go');
+    const task = await submit(server.url, {
+      command: `for i in $(seq 1 60); do echo "n=$i"; sleep 0.1; done; for i in $(seq 1 600); do [ -e '${go}' ] && break; sleep 0.1; done`,
+    });
     const live = async () => (await call(server.url, 'GET', `/tasks/${task.id}/output`)).text;
     await waitFor('some output to be live', async () => (await live()).includes('n=10\n'), 30000);
     server.child.kill('SIGKILL');
@@ -108,7 +112,9 @@ describeIf('the server dies and comes back (private PostgreSQL)', () => {
     const read = await call(server.url, 'GET', `/tasks/${task.id}/output`);
     expect(read.headers.get('x-task-state')).toBe('running');
     expect(read.text).toBe(lines);
+    writeFileSync(go, '');
     expect(await waitState(server.url, task.id, undefined, 60000)).toMatchObject({ state: 'succeeded', stdout: lines });
+    rmSync(dirname(go), { recursive: true, force: true });
     await stopProcess(agent);
     await stopProcess(server);
   }, 120000);
