@@ -104,8 +104,12 @@ async function problemDetail(res: Response): Promise<string> {
 }
 
 /** Creates the client for one server. */
-export function createApiClient(config: Pick<AgentConfig, 'backendUrl' | 'agentToken' | 'agentId'>): ApiClient {
+export function createApiClient(
+  config: Pick<AgentConfig, 'backendUrl' | 'agentToken' | 'agentId'> & { labels?: readonly string[] },
+): ApiClient {
   const headers: Record<string, string> = { [HEADERS.agentId]: config.agentId };
+  // Only pick reads it; sent on every request, it also tells the server's agents view (GET /agents) what this agent runs.
+  if (config.labels !== undefined && config.labels.length > 0) headers[HEADERS.agentLabels] = config.labels.join(',');
   if (config.agentToken) headers.authorization = `Bearer ${config.agentToken}`;
 
   const request = async (path: string, init: RequestInit & { timeoutMs: number }, signal?: AbortSignal) => {

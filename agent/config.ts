@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { canonicalLabels, labelProblem } from '../contract/http';
 
 export type AgentLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -29,6 +30,8 @@ export type AgentConfig = Readonly<{
   containment: 'auto' | 'pid-namespace' | 'process-group';
   /** AGENT_LIVE_OUTPUT: send output while the command runs (POST /tasks/{id}/output); off, only the finish carries it */
   liveOutput: boolean;
+  /** AGENT_LABELS (`gpu,linux`): sent on pick as X-Agent-Labels; only tasks whose every label is here reach this agent */
+  labels: readonly string[];
 }>;
 
 export type RunAs = { name: string; uid: number; gid: number; home: string };
@@ -186,6 +189,13 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     problems.push(`AGENT_LIVE_OUTPUT=${JSON.stringify(get('AGENT_LIVE_OUTPUT'))} must be true or false`);
   }
 
+  const labelList = (get('AGENT_LABELS') ?? '')
+    .split(',')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const labelRule = labelProblem(labelList);
+  if (labelRule !== null) problems.push(`AGENT_LABELS=${JSON.stringify(get('AGENT_LABELS')?.slice(0, 80))}: ${labelRule}`);
+
   const config: AgentConfig = Object.freeze({
     backendUrl: backendUrl as string,
     pollIntervalMs: duration('POLL_INTERVAL', '1s', 50, 3600000),
@@ -201,6 +211,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     runAs: runAs === null ? null : Object.freeze(runAs),
     containment: containment as AgentConfig['containment'],
     liveOutput: live === 'true' || live === '1',
+    labels: Object.freeze(canonicalLabels(labelList)),
   });
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

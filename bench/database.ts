@@ -7,9 +7,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../functions/shared/config';
+import { insertTaskBacklog } from '../functions/shared/db/backlog';
 import type { Db, Queryable } from '../functions/shared/db/db';
 import { migrate } from '../functions/shared/db/migrate';
-import { insertTaskBacklog } from '../functions/shared/db/tasks';
 import { openDb } from '../functions/shared/deps';
 import { createScratchDatabase, withClient } from '../test/support/scratch-database';
 import type { BenchContext } from './context';
@@ -54,7 +54,7 @@ async function captureSql(fn: (q: Queryable) => Promise<unknown>): Promise<Captu
 
 class Rollback extends Error {}
 
-async function explainIn(db: Db, fn: (q: Queryable) => Promise<unknown>): Promise<string> {
+export async function explainIn(db: Db, fn: (q: Queryable) => Promise<unknown>): Promise<string> {
   const c = await captureSql(fn);
   let plan = '';
   await db

@@ -13,12 +13,13 @@
 import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { TASK_STATES } from '../contract/task';
+import { insertTaskBacklog } from '../functions/shared/db/backlog';
 import type { Db } from '../functions/shared/db/db';
 import { openEmbedded } from '../functions/shared/db/embedded';
 import { selectGauges } from '../functions/shared/db/metrics';
 import { migrate } from '../functions/shared/db/migrate';
 import { openPostgres } from '../functions/shared/db/postgres';
-import { claimNextQueuedTask, extendTaskLease, insertTaskBacklog, type TaskRow } from '../functions/shared/db/tasks';
+import { claimNextQueuedTask, extendTaskLease, type TaskRow } from '../functions/shared/db/tasks';
 import { COUNTERS, createMetrics, DURATION_BUCKETS, HISTOGRAMS, renderGauges } from '../functions/shared/metrics';
 import { createScratchDatabase } from '../test/support/scratch-database';
 import { concurrently, num, percentile } from './http';
@@ -140,6 +141,7 @@ async function benchGauges(store: Store): Promise<void> {
       leaseToken: randomUUID(),
       leaseSeconds: 30,
       deadlineGraceSeconds: 30,
+      agentLabels: [],
       now: new Date(),
     });
   }
@@ -181,6 +183,7 @@ async function benchAgentWrites(store: Store): Promise<void> {
       leaseToken: randomUUID(),
       leaseSeconds: 30,
       deadlineGraceSeconds: 30,
+      agentLabels: [],
       now: new Date(),
     });
     if (row === null) throw new Error('nothing to claim');

@@ -5,7 +5,7 @@
  */
 import { migrate } from '../functions/shared/db/migrate';
 import { openPostgres } from '../functions/shared/db/postgres';
-import { insertSchedule } from '../functions/shared/db/schedules';
+import { claimScheduleTick, insertSchedule } from '../functions/shared/db/schedules';
 import { runScheduleTicks } from '../functions/shared/schedule-ticks';
 import { createScratchDatabase } from '../test/support/scratch-database';
 
@@ -58,18 +58,23 @@ async function main(): Promise<void> {
     const plan = async (sql: string, params: unknown[]) =>
       (await db.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${sql}`, params)).map((p) => p['QUERY PLAN']).join('\n');
     console.log(await plan('select * from schedules where next_run_at <= $1::timestamptz order by next_run_at limit 100', [now]));
-    const next = new Date(new Date(row.next_run_at).getTime() + 1000);
-    console.log(
-      await plan(
-        `with claimed as (update schedules set next_run_at = $5::timestamptz, last_run_at = $4::timestamptz, skipped_ticks = skipped_ticks + 0
-          where id = $1::uuid and next_run_at = $2::timestamptz and revision = $3::int and not paused returning *),
-         inserted as (insert into tasks (id, command, timeout_seconds, max_attempts, created_at, schedule_id, scheduled_for)
-          select gen_random_uuid(), c.command, c.timeout_seconds, 1, $4::timestamptz, c.id, $2::timestamptz from claimed c
-          on conflict (schedule_id, scheduled_for) do nothing returning id)
-         select (select id from inserted) as task_id from claimed`,
-        [row.id, row.next_run_at, row.revision, now, next],
-      ),
-    );
+    // The production statement, explained: the recorder runs it under EXPLAIN ANALYZE.
+    const explaining = {
+      query: async <R>(text: string, params?: readonly unknown[]) => {
+        console.log(await plan(text, [...(params ?? [])]));
+        return [] as R[];
+      },
+    };
+    await claimScheduleTick(explaining, {
+      scheduleId: row.id,
+      dueAt: row.next_run_at,
+      revision: row.revision,
+      runFor: row.next_run_at,
+      nextRunAt: new Date(new Date(row.next_run_at).getTime() + 1000),
+      skipped: 0,
+      taskId: crypto.randomUUID(),
+      now,
+    });
   } finally {
     await db.close();
     await scratch.drop();

@@ -32,8 +32,16 @@ export class ApiError extends CliError {
 /** One read of a stream (GET /tasks/{id}/output). */
 export type OutputRead = { data: Buffer; nextOffset: number; state: TaskState; complete: boolean };
 
-export type CreateBody = { command: string; timeoutSeconds?: number; maxAttempts?: number };
-export type ListQuery = { state?: string[]; limit?: number; cursor?: string };
+export type CreateBody = {
+  command: string;
+  timeoutSeconds?: number;
+  maxAttempts?: number;
+  priority?: number;
+  labels?: string[];
+  /** ISO 8601 with a zone */
+  runAt?: string;
+};
+export type ListQuery = { state?: string[]; label?: string[]; limit?: number; cursor?: string };
 
 export type ApiClient = {
   /** POST /tasks. Never retried: a lost answer may have created the task. */
@@ -167,6 +175,7 @@ export function createClient(config: CliConfig): ApiClient {
     async listTasks(query) {
       const params = new URLSearchParams();
       if (query.state && query.state.length > 0) params.set('state', query.state.join(','));
+      if (query.label && query.label.length > 0) params.set('label', query.label.join(','));
       if (query.limit !== undefined) params.set('limit', String(query.limit));
       if (query.cursor !== undefined) params.set('cursor', query.cursor);
       const qs = params.toString();

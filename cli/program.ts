@@ -8,8 +8,8 @@ import { MAX_LIST_LIMIT, MAX_TIMEOUT_SECONDS } from '../contract/http';
 import { version } from '../package.json';
 import { cancel } from './commands/cancel';
 import { logs } from './commands/logs';
-import { ls } from './commands/ls';
-import { run } from './commands/run';
+import { type LsOptions, ls } from './commands/ls';
+import { type RunOptions, run } from './commands/run';
 import { show } from './commands/show';
 import { wait } from './commands/wait';
 import { type ConnectionFlags, DEFAULT_URL } from './config';
@@ -34,6 +34,15 @@ function wholeNumber(min: number, max?: number): (value: string) => number {
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
+/** An option value that must be an integer (negative allowed) in [min, max]. */
+function integer(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`Expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
 const ENVIRONMENT = `
 Environment:
   TASKEXEC_URL  the API's base URL (default ${DEFAULT_URL}); --url overrides it
@@ -49,7 +58,9 @@ shell should not expand). Options after the first word belong to the command.
 Examples:
   taskexec run echo hello
   taskexec run --timeout 60 -- 'make test 2>&1 | tail -n 20'
-  taskexec run --detach sleep 300`;
+  taskexec run --detach sleep 300
+  taskexec run --label gpu --priority 10 -- ./train.sh
+  taskexec run --at 2027-01-01T09:00:00Z --detach -- ./report.sh`;
 
 /** Parses argv (without node and the script); help and usage errors are written here, to out and err. */
 export function parseArgs(argv: string[], out: Writer, err: Writer): Parsed {
@@ -85,21 +96,23 @@ export function parseArgs(argv: string[], out: Writer, err: Writer): Parsed {
       wholeNumber(1, MAX_TIMEOUT_SECONDS),
     )
     .option('--max-attempts <n>', 'run it again when its agent is lost, up to n attempts in all (default 1)', wholeNumber(1))
+    .option('--priority <n>', 'higher runs first (-1000 to 1000; default 0)', integer(-1000, 1000))
+    .option('--label <labels>', 'only an agent with every label may run it (comma-separated, or repeat the option)', collect)
+    .option('--at <time>', 'run it then, not now (ISO 8601 with a zone, e.g. 2027-01-01T09:00:00Z; at most a year ahead)')
     .option('-d, --detach', 'print the task id and exit 0 without waiting')
     .option('--json', 'print the task as JSON when it ended (with --detach: as created) instead of its output')
     .argument('<command...>', 'the command, as words')
     .passThroughOptions()
     .addHelpText('after', RUN_EXAMPLES)
-    .action((words: string[], o: { timeout?: number; maxAttempts?: number; detach?: boolean; json?: boolean }, cmd: Command) =>
-      start(cmd, (ctx) => run(ctx, words, o)),
-    );
+    .action((words: string[], o: RunOptions, cmd: Command) => start(cmd, (ctx) => run(ctx, words, o)));
 
   verb('ls', 'list tasks, newest first')
     .option('--state <states>', 'only these states (comma-separated, or repeat the option)', collect)
+    .option('--label <labels>', 'only tasks with every one of these labels (comma-separated, or repeat the option)', collect)
     .option('--limit <n>', `at most n tasks (1-${MAX_LIST_LIMIT}; the server's default is 100)`, wholeNumber(1, MAX_LIST_LIMIT))
     .option('--cursor <cursor>', 'the page after the one that printed this cursor')
     .option('--json', "print the API's answer as it came")
-    .action((o: { state?: string[]; limit?: number; cursor?: string; json?: boolean }, cmd: Command) => start(cmd, (ctx) => ls(ctx, o)));
+    .action((o: LsOptions, cmd: Command) => start(cmd, (ctx) => ls(ctx, o)));
 
   verb('show', 'show a task: its fields and output')
     .argument('<id>', 'the task id')

@@ -95,6 +95,35 @@ export const LIST_COMMAND_MAX_CHARS = 1024;
 /** A GET /tasks answer is at most this many bytes of JSON: further items go to the next page (nextCursor). */
 export const LIST_PAGE_MAX_BYTES = 1024 * 1024;
 
+/** POST /tasks priority: default and range (CONTRACT §11). */
+export const DEFAULT_PRIORITY = 0;
+export const MIN_PRIORITY = -1000;
+export const MAX_PRIORITY = 1000;
+/** Labels of a task or an agent: at most this many, each matching LABEL_PATTERN. */
+export const MAX_LABELS = 16;
+/** 1-63 characters of letters, digits and `._:=-`, starting with a letter or digit. */
+export const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:=-]{0,62}$/;
+/** The furthest ahead a runAt may be (CONTRACT §12): the same moment a calendar year later. */
+export function latestRunAt(now: Date): Date {
+  const limit = new Date(now.getTime());
+  limit.setUTCFullYear(limit.getUTCFullYear() + 1);
+  return limit;
+}
+
+/** Why a label list breaks the rules of CONTRACT §11, or null when it is fine. */
+export function labelProblem(labels: readonly string[]): string | null {
+  if (labels.length > MAX_LABELS) return `at most ${MAX_LABELS} labels are allowed (got ${labels.length})`;
+  const bad = labels.find((l) => !LABEL_PATTERN.test(l));
+  if (bad !== undefined) {
+    return `label ${JSON.stringify(bad.slice(0, 70))} must be 1-63 characters of letters, digits and ._:=- starting with a letter or digit`;
+  }
+  return null;
+}
+
+/** Labels as the server stores them: sorted (by code point) and deduplicated. */
+export function canonicalLabels(labels: readonly string[]): string[] {
+  return [...new Set(labels)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
 /** A schedule's name: 1 to this many characters, printable, no control characters. */
 export const SCHEDULE_NAME_MAX_CHARS = 200;
 /** The longest cron expression read (croner's own limits apply inside it). */

@@ -3,7 +3,8 @@
  * them (docs/api.md). Types and constants only: nothing here touches a database or the network.
  */
 
-export const TASK_STATES = ['queued', 'running', 'succeeded', 'failed', 'timed_out', 'canceled'] as const;
+/** `scheduled`: waiting for its runAt (CONTRACT §12), non-terminal, before queued. */
+export const TASK_STATES = ['scheduled', 'queued', 'running', 'succeeded', 'failed', 'timed_out', 'canceled'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 export const TERMINAL_STATES = ['succeeded', 'failed', 'timed_out', 'canceled'] as const satisfies readonly TaskState[];
 export type TerminalState = (typeof TERMINAL_STATES)[number];
@@ -31,6 +32,12 @@ export type Task = {
   cancelRequested: boolean;
   attempts: number;
   maxAttempts: number;
+  /** higher is picked first (-1000..1000, default 0) */
+  priority: number;
+  /** sorted, deduplicated; only an agent with every one of them may run the task */
+  labels: string[];
+  /** when the task may run: its runAt, else its creation time */
+  runAt: string;
   /** set on tasks made by a schedule's tick (CONTRACT §12): the schedule (which may since be deleted) and the tick */
   scheduleId?: string;
   scheduledFor?: string | null;

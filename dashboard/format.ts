@@ -41,6 +41,7 @@ export function ranFor(task: Pick<Task, 'startedAt' | 'finishedAt'>, now: number
 
 /** The words a state is shown with (never colour alone). */
 export const STATE_LABELS: Record<TaskState, string> = {
+  scheduled: 'scheduled',
   queued: 'queued',
   running: 'running',
   succeeded: 'succeeded',

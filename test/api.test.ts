@@ -54,7 +54,12 @@ describe.each(stores)('the API on $name', (store) => {
       expect(reply.headers.get('content-type')).toMatch(/^application\/json/);
       const task = reply.body as TaskWithOutput;
       expect(task).toEqual({
-        ...buildTask({ id: expect.stringMatching(UUID), command: 'echo hello', createdAt: expect.stringMatching(ISO_MS) }),
+        ...buildTask({
+          id: expect.stringMatching(UUID),
+          command: 'echo hello',
+          createdAt: expect.stringMatching(ISO_MS),
+          runAt: expect.stringMatching(ISO_MS),
+        }),
         stdout: '',
         stderr: '',
       });

@@ -122,6 +122,9 @@ describe.each(stores)('concurrent picks on $name', (store) => {
           maxAttempts: 1,
           idempotencyKey: null,
           requestHash: null,
+          priority: 0,
+          labels: [],
+          runAt: null,
           now: new Date(),
         });
         created.push(id);
@@ -133,6 +136,7 @@ describe.each(stores)('concurrent picks on $name', (store) => {
           leaseToken: randomUUID(),
           leaseSeconds: 30,
           deadlineGraceSeconds: 30,
+          agentLabels: [],
           now: new Date(),
         });
         return row?.id ?? null;

@@ -84,14 +84,17 @@ const EMPTY_BODY: BodySpec = { valid: {}, optional: true, wrong: {}, ints: {}, s
 /** Body shapes by handler folder; a route missing here still gets every generic case. */
 const BODY_SPECS: Record<string, BodySpec> = {
   'create-task': {
-    valid: { command: 'echo hostile', timeoutSeconds: 600, maxAttempts: 1 },
+    valid: { command: 'echo hostile', timeoutSeconds: 600, maxAttempts: 1, priority: 0, labels: [], runAt: '2020-01-01T00:00:00Z' },
     optional: false,
     wrong: {
       command: [42, null, true, [], {}, ['echo', 'hi'], ''],
       timeoutSeconds: ['60', null, true, [], {}, 0, 86401],
       maxAttempts: ['1', null, false, [1], {}, 0],
+      priority: ['1', null, true, [1], {}, 1001, -1001, 0.5],
+      labels: ['gpu', {}, true, 1, [1], [null], [''], ['-a'], ['a'.repeat(64)], ['a\u0000'], [{}]],
+      runAt: ['2020-01-01', '2020-01-01T00:00:00', 0, true, [], {}, '2020-13-01T00:00:00Z', '9999-01-01T00:00:00Z'],
     },
-    ints: { timeoutSeconds: [1, 86400], maxAttempts: [1, 10] },
+    ints: { timeoutSeconds: [1, 86400], maxAttempts: [1, 10], priority: [-1000, 1000] },
     strings: { command: true },
   },
   'finish-task': {
@@ -441,6 +444,9 @@ const PARAM_CASES: Record<string, [query: string, expect: Expectation][]> = {
     ...['%00', 'queued%00', 'QUEUED', 'queued,,running', 'queued%3Bdrop%20table%20tasks', '%FF', 'queued,'].map(
       (v): [string, Expectation] => [`state=${v}`, 400],
     ),
+    ['label=gpu', 'ok'],
+    ['label=gpu%2Clinux&label=x', 'ok'],
+    ...['', '%00', '-gpu', 'a%20b', '%FF', 'gpu,', 'a'.repeat(64)].map((v): [string, Expectation] => [`label=${v}`, 400]),
     ['cursor=djE6MQ', 'ok'],
     ['cursor=djE6MQ&cursor=djE6MQ', 400],
     ...['djE6MA', 'djE6LTE', '%00', "'%3B--", 'djE6MQ%3D%3D', 'A'.repeat(5000), 'djE6MTg0NDY3NDQwNzM3MDk1NTE2MTY'].map(
@@ -511,6 +517,14 @@ const HEADER_CASES: Case[] = [
   {
     name: 'an Idempotency-Key that is not ASCII',
     build: (b) => withHeaders(b, [['Idempotency-Key', 'cl\u00e9']], b.route.dir === 'create-task' ? 400 : 'ok'),
+  },
+  {
+    name: 'an X-Agent-Labels that breaks the label rule',
+    build: (b) => withHeaders(b, [['X-Agent-Labels', 'gpu,,x']], b.route.dir === 'pick-task' ? 400 : 'ok'),
+  },
+  {
+    name: 'an X-Agent-Labels of 8 KiB',
+    build: (b) => withHeaders(b, [['X-Agent-Labels', 'a,'.repeat(4096)]], b.route.dir === 'pick-task' ? 400 : 'ok'),
   },
   { name: 'Expect: 100-continue', build: (b) => withHeaders(b, [['Expect', '100-continue']], 'ok') },
   { name: 'an Expect other than 100-continue', build: (b) => withHeaders(b, [['Expect', 'the-unexpected']], 417) },

@@ -3,7 +3,7 @@
  * store: the tasks it writes are ones the API serves as it would have left them.
  */
 import type { PickedTask, TaskPage } from '../contract/task';
-import { insertTaskBacklog } from '../functions/shared/db/tasks';
+import { insertTaskBacklog } from '../functions/shared/db/backlog';
 import { stores } from './support/databases';
 import { agentHeaders, call, startTestServer, type TestServer } from './support/server';
 import { getTask } from './support/tasks';

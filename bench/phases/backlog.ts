@@ -28,7 +28,14 @@ export type BacklogResult = {
 };
 
 const pickAs = (agentId: string) => (q: Queryable) =>
-  claimNextQueuedTask(q, { agentId, leaseToken: randomUUID(), leaseSeconds: 30, deadlineGraceSeconds: 30, now: new Date() });
+  claimNextQueuedTask(q, {
+    agentId,
+    leaseToken: randomUUID(),
+    leaseSeconds: 30,
+    deadlineGraceSeconds: 30,
+    agentLabels: [],
+    now: new Date(),
+  });
 const firstPage = (q: Queryable) => selectTaskPage(q, { states: null, beforeSeq: null, limit: 100 });
 
 /** Milliseconds of each of `n` runs of `fn` on the database. */

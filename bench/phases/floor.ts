@@ -40,6 +40,9 @@ export async function measureFloor(stage: Stage, n = stage.ctx.options.sizes.flo
       maxAttempts: 1,
       idempotencyKey: null,
       requestHash: null,
+      priority: 0,
+      labels: [],
+      runAt: null,
       now: new Date(),
     });
   });
@@ -55,6 +58,7 @@ export async function measureFloor(stage: Stage, n = stage.ctx.options.sizes.flo
           leaseToken: randomUUID(),
           leaseSeconds: 30,
           deadlineGraceSeconds: 30,
+          agentLabels: [],
           now: new Date(),
         });
         if (row === null) return;

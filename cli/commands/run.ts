@@ -1,5 +1,5 @@
 /**
- * `taskexec run [--timeout S] [--max-attempts N] [--detach] [--json] [--] WORD...`: creates the
+ * `taskexec run [--timeout S] [--max-attempts N] [--priority N] [--label L]... [--at TIME] [--detach] [--json] [--] WORD...`: creates the
  * task, streams its output, exits with its exit status; Ctrl-C cancels it.
  */
 import { ApiError } from '../client';
@@ -8,7 +8,15 @@ import { EXIT, UsageError } from '../errors';
 import { exitStatusOf } from '../exit-status';
 import { watchTask, withRetry } from '../follow';
 
-export type RunOptions = { timeout?: number; maxAttempts?: number; detach?: boolean; json?: boolean };
+export type RunOptions = {
+  timeout?: number;
+  maxAttempts?: number;
+  priority?: number;
+  label?: string[];
+  at?: string;
+  detach?: boolean;
+  json?: boolean;
+};
 
 /** Runs `run`; resolves with the exit status. */
 export async function run(ctx: Context, words: string[], opts: RunOptions): Promise<number> {
@@ -52,7 +60,15 @@ export async function run(ctx: Context, words: string[], opts: RunOptions): Prom
 
   let task: Awaited<ReturnType<typeof ctx.client.createTask>>;
   try {
-    task = await ctx.client.createTask({ command, timeoutSeconds: opts.timeout, maxAttempts: opts.maxAttempts });
+    const labels = (opts.label ?? []).flatMap((l) => l.split(',')).map((l) => l.trim());
+    task = await ctx.client.createTask({
+      command,
+      timeoutSeconds: opts.timeout,
+      maxAttempts: opts.maxAttempts,
+      priority: opts.priority,
+      labels: labels.length > 0 ? labels : undefined,
+      runAt: opts.at,
+    });
   } catch (error) {
     // The server refused what was asked (a command over 64 KiB, an attempt count out of range).
     if (error instanceof ApiError && error.kind === 'problem') throw new UsageError(error.message, 'taskexec run');
@@ -74,7 +90,7 @@ export async function run(ctx: Context, words: string[], opts: RunOptions): Prom
     screen,
     clock: ctx.clock,
     print: !opts.json,
-    label: (state) => (interrupted && (state === 'queued' || state === 'running') ? 'canceling' : state),
+    label: (state) => (interrupted && (state === 'scheduled' || state === 'queued' || state === 'running') ? 'canceling' : state),
     hint: () => (interrupted ? 'Ctrl-C again to leave' : 'Ctrl-C cancels'),
   });
   refresh = watch.refresh;

@@ -107,8 +107,18 @@ export function TaskDetail({ id }: { id: string }) {
               </dd>
               <dt>Timeout</dt>
               <dd>{formatDuration(task.timeoutSeconds * 1000)}</dd>
+              <dt>Priority</dt>
+              <dd>{task.priority ?? 0}</dd>
+              <dt>Labels</dt>
+              <dd>{task.labels && task.labels.length > 0 ? task.labels.join(', ') : '—'}</dd>
               <dt>Created</dt>
               <dd>{when(task.createdAt)}</dd>
+              {task.runAt && task.runAt !== task.createdAt ? (
+                <>
+                  <dt>Run at</dt>
+                  <dd>{when(task.runAt)}</dd>
+                </>
+              ) : null}
               <dt>Started</dt>
               <dd>{when(task.startedAt)}</dd>
               <dt>Finished</dt>

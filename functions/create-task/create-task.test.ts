@@ -15,6 +15,9 @@ describe('parseCreateTaskRequest', () => {
       timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
       maxAttempts: 1,
       idempotencyKey: null,
+      priority: 0,
+      labels: [],
+      runAt: null,
     });
     expect(DEFAULT_TIMEOUT_SECONDS).toBe(3600);
   });
@@ -128,6 +131,9 @@ describe('createTask', () => {
     timeoutSeconds: 60,
     maxAttempts: 1,
     idempotencyKey: null,
+    priority: 0,
+    labels: [],
+    runAt: null,
     ...overrides,
   });
   /** The row the insert returns for these parameters. */
@@ -149,7 +155,7 @@ describe('createTask', () => {
     expect(created).toBe(true);
     expect(task).toMatchObject({ command: 'echo hello', state: 'queued', timeoutSeconds: 60, createdAt: NOW.toISOString() });
     const [params] = db.callsOf('insertTask');
-    expect(params).toEqual([task.id, 'echo hello', 60, 1, null, null, NOW]);
+    expect(params).toEqual([task.id, 'echo hello', 60, 1, null, null, NOW, 0, [], NOW, 'queued']);
     expect(task.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 

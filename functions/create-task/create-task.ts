@@ -7,12 +7,19 @@ import { ConflictError, ValidationError } from '../shared/errors';
 import { hashJson } from '../shared/hash';
 import { describeValue, type Event, hasLoneSurrogate, header, parseJsonObject, rejectQuery, rejectUnknownFields } from '../shared/http';
 import type { Log } from '../shared/logger';
+import { parseLabels, parsePriority, parseRunAt } from '../shared/routing';
 
 export type CreateTaskInput = {
   command: string;
   timeoutSeconds: number;
   maxAttempts: number;
   idempotencyKey: string | null;
+  /** -1000..1000 (default 0) */
+  priority: number;
+  /** sorted, deduplicated */
+  labels: string[];
+  /** null: run now; a past time queues at once, a later one makes the task `scheduled` */
+  runAt: Date | null;
 };
 
 function wholeNumber(body: Record<string, unknown>, name: string, def: number, min: number, max: number): number {
@@ -24,11 +31,11 @@ function wholeNumber(body: Record<string, unknown>, name: string, def: number, m
   return v;
 }
 
-/** Validates a POST /tasks request into the core's input. */
-export function parseCreateTaskRequest(event: Event): CreateTaskInput {
+/** Validates a POST /tasks request into the core's input (`now`: the server's clock, for runAt's one-year bound). */
+export function parseCreateTaskRequest(event: Event, now: Date = new Date()): CreateTaskInput {
   rejectQuery(event);
   const body = parseJsonObject(event, USER_BODY_LIMIT);
-  rejectUnknownFields(body, ['command', 'timeoutSeconds', 'maxAttempts']);
+  rejectUnknownFields(body, ['command', 'timeoutSeconds', 'maxAttempts', 'priority', 'labels', 'runAt']);
   const { command } = body;
   if (command === undefined) throw new ValidationError('The field "command" is missing; send {"command": "echo hello"}.');
   if (typeof command !== 'string') throw new ValidationError('The field "command" must be a string.');
@@ -50,6 +57,9 @@ export function parseCreateTaskRequest(event: Event): CreateTaskInput {
     timeoutSeconds: wholeNumber(body, 'timeoutSeconds', DEFAULT_TIMEOUT_SECONDS, 1, MAX_TIMEOUT_SECONDS),
     maxAttempts: wholeNumber(body, 'maxAttempts', 1, 1, 10),
     idempotencyKey: key ?? null,
+    priority: parsePriority(body.priority),
+    labels: parseLabels(body.labels),
+    runAt: parseRunAt(body.runAt, now),
   };
 }
 
@@ -64,7 +74,15 @@ export async function createTask(
   const requestHash =
     input.idempotencyKey === null
       ? null
-      : hashJson({ command: input.command, timeoutSeconds: input.timeoutSeconds, maxAttempts: input.maxAttempts });
+      : hashJson({
+          command: input.command,
+          timeoutSeconds: input.timeoutSeconds,
+          maxAttempts: input.maxAttempts,
+          // Only when set, so a key used before routing existed hashes as it did then.
+          ...(input.priority !== 0 && { priority: input.priority }),
+          ...(input.labels.length > 0 && { labels: input.labels }),
+          ...(input.runAt !== null && { runAt: input.runAt.toISOString() }),
+        });
   const row = await insertTask(deps.db, {
     id: randomUUID(),
     command: input.command,
@@ -72,11 +90,14 @@ export async function createTask(
     maxAttempts: input.maxAttempts,
     idempotencyKey: input.idempotencyKey,
     requestHash,
+    priority: input.priority,
+    labels: input.labels,
+    runAt: input.runAt,
     now: deps.now(),
   });
   if (row !== null) {
     deps.log.appendKeys({ taskId: row.id });
-    deps.log.info('task queued');
+    deps.log.info(row.state === 'scheduled' ? 'task scheduled' : 'task queued');
     return { task: toTask(row), created: true };
   }
   const existing = await selectTaskByIdempotencyKey(deps.db, input.idempotencyKey as string);

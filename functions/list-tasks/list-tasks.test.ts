@@ -51,7 +51,7 @@ describe('the list cursor', () => {
 
 describe('parseListTasksRequest', () => {
   it('defaults to every state, the first page and the default limit', () => {
-    expect(parse({})).toEqual({ states: null, limit: DEFAULT_LIST_LIMIT, beforeSeq: null });
+    expect(parse({})).toEqual({ states: null, labels: null, limit: DEFAULT_LIST_LIMIT, beforeSeq: null });
   });
 
   it('reads one state', () => {
@@ -119,7 +119,7 @@ describe('listTasks', () => {
   it('asks for one row more than the limit and returns a cursor at the last task shown', async () => {
     const db = fakeDb({ selectTaskPage: [row(9), row(8), row(7)] });
     const page = await listTasks({ db }, { states: ['queued'], beforeSeq: '10', limit: 2 });
-    expect(db.calls).toEqual([{ statement: 'selectTaskPage', params: [['queued'], '10', 3, LIST_COMMAND_MAX_CHARS] }]);
+    expect(db.calls).toEqual([{ statement: 'selectTaskPage', params: [['queued'], '10', 3, LIST_COMMAND_MAX_CHARS, null] }]);
     expect(page.tasks).toHaveLength(2);
     expect(page.nextCursor).not.toBeNull();
     expect(decodeCursor(page.nextCursor as string)).toBe('8');

@@ -1,11 +1,24 @@
-import { DEFAULT_LIST_LIMIT, LIST_COMMAND_MAX_CHARS, LIST_PAGE_MAX_BYTES, MAX_LIST_LIMIT } from '../../contract/http';
+import {
+  canonicalLabels,
+  DEFAULT_LIST_LIMIT,
+  LIST_COMMAND_MAX_CHARS,
+  LIST_PAGE_MAX_BYTES,
+  labelProblem,
+  MAX_LIST_LIMIT,
+} from '../../contract/http';
 import { TASK_STATES, type Task, type TaskPage, type TaskState } from '../../contract/task';
 import { selectTaskPage, toTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ValidationError } from '../shared/errors';
 import { type Event, nameSome, queryParams, rejectUnknownParams, singleParam } from '../shared/http';
 
-export type ListTasksInput = { states: TaskState[] | null; beforeSeq: string | null; limit: number };
+export type ListTasksInput = {
+  states: TaskState[] | null;
+  /** ?label= (comma-separated or repeated): only tasks holding every one; null: any */
+  labels?: string[] | null;
+  beforeSeq: string | null;
+  limit: number;
+};
 
 /** The opaque cursor: the seq of the last task of the page, versioned and base64url'd. */
 export function encodeCursor(seq: string): string {
@@ -26,7 +39,7 @@ export function decodeCursor(cursor: string): string {
 /** Validates a GET /tasks query. */
 export function parseListTasksRequest(event: Event): ListTasksInput {
   const params = queryParams(event);
-  rejectUnknownParams(params, ['state', 'limit', 'cursor']);
+  rejectUnknownParams(params, ['state', 'limit', 'cursor', 'label']);
   let states: TaskState[] | null = null;
   const stateValues = params.get('state');
   if (stateValues !== undefined) {
@@ -49,8 +62,16 @@ export function parseListTasksRequest(event: Event): ListTasksInput {
     }
     limit = Number(limitText);
   }
+  let labels: string[] | null = null;
+  const labelValues = params.get('label');
+  if (labelValues !== undefined) {
+    const wanted = labelValues.flatMap((v) => v.split(',')).map((l) => l.trim());
+    const problem = labelProblem(wanted);
+    if (problem !== null) throw new ValidationError(`label: ${problem}.`);
+    labels = canonicalLabels(wanted);
+  }
   const cursor = singleParam(params, 'cursor');
-  return { states, limit, beforeSeq: cursor === undefined ? null : decodeCursor(cursor) };
+  return { states, labels, limit, beforeSeq: cursor === undefined ? null : decodeCursor(cursor) };
 }
 
 /**

@@ -9,12 +9,12 @@ const LAMBDA_MARGIN_MS = 3000;
 /** GET or POST /tasks/pick[?wait=N] */
 export const build = defineHandler('pickTask', 'agent', async (event, { deps, log, context }) => {
   const agentId = agentIdOf(event);
-  const { waitSeconds } = parsePickRequest(event);
+  const { waitSeconds, agentLabels } = parsePickRequest(event);
   const remaining = context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
   const waitMs = Math.max(0, Math.min(waitSeconds * 1000, remaining - LAMBDA_MARGIN_MS));
   // Set by the local server when the agent hangs up during a held pick.
   const { clientGone } = context as { clientGone?: AbortSignal };
-  const task = await pickTask({ ...deps, log }, agentId, waitMs, clientGone);
+  const task = await pickTask({ ...deps, log }, agentId, waitMs, clientGone, agentLabels);
   return task === null ? noContent() : json(200, task);
 });
 

@@ -24,6 +24,8 @@ function claims(...rows: (TaskRow | null)[]) {
     // pick runs lease expiry on its way; a first run after a gap only extends leases
     recordReaperRun: [{ previous: null }],
     extendRunningLeases: [],
+    // and promotes due scheduled tasks
+    promoteDueTasks: [],
   });
 }
 
@@ -53,8 +55,8 @@ describe('pickTask', () => {
       outputLimitBytes: 4096,
     });
     const [params] = db.callsOf('claimNextQueuedTask');
-    // agent, lease token, lease seconds, now, deadline grace (claimNextQueuedTask's order)
-    expect(params).toEqual([AGENT, expect.stringMatching(UUID), 30, NOW, d.lease.deadlineGraceSeconds]);
+    // agent, lease token, lease seconds, now, deadline grace, agent labels (claimNextQueuedTask's order)
+    expect(params).toEqual([AGENT, expect.stringMatching(UUID), 30, NOW, d.lease.deadlineGraceSeconds, []]);
   });
 
   it('asks each claim for a new lease token', async () => {

@@ -7,33 +7,43 @@ import { ValidationError } from '../shared/errors';
 import { type Event, parseJsonObject, queryParams, rejectUnknownFields, rejectUnknownParams, singleParam } from '../shared/http';
 import { throttledExpiry } from '../shared/lease-expiry';
 import type { Log } from '../shared/logger';
+import { throttledPromotion } from '../shared/promotion';
+import { agentLabelsOf, labelSetAllowed } from '../shared/routing';
 import { recordPicked } from '../shared/task-metrics';
 
 /** Expired leases are also ended on the way through pick, at most this often per process. */
 const PICK_EXPIRY_EVERY_MS = 5000;
 const expireOnPick = throttledExpiry(PICK_EXPIRY_EVERY_MS);
+/**
+ * Due scheduled tasks are also promoted on the way through pick, at most this often per process:
+ * on Lambda the scheduled reaper runs once a minute, so this is what keeps runAt to about a second.
+ */
+const PICK_PROMOTE_EVERY_MS = 1000;
+const promoteOnPick = throttledPromotion(PICK_PROMOTE_EVERY_MS);
 
-/** Validates a pick request; returns the long-poll wait in seconds (0: answer at once). */
-export function parsePickRequest(event: Event): { waitSeconds: number } {
+/** Validates a pick request; returns the long-poll wait in seconds (0: answer at once) and the agent's labels. */
+export function parsePickRequest(event: Event): { waitSeconds: number; agentLabels: string[] } {
   const params = queryParams(event);
   rejectUnknownParams(params, ['wait']);
   if (event.requestContext?.http?.method === 'POST') rejectUnknownFields(parseJsonObject(event, EMPTY_BODY_LIMIT, true), []);
+  const agentLabels = agentLabelsOf(event);
   const wait = singleParam(params, 'wait');
-  if (wait === undefined) return { waitSeconds: 0 };
+  if (wait === undefined) return { waitSeconds: 0, agentLabels };
   if (!/^\d{1,2}(\.\d{1,3})?$/.test(wait) || Number(wait) > MAX_PICK_WAIT_SECONDS) {
     throw new ValidationError(
       `wait must be a number of seconds from 0 to ${MAX_PICK_WAIT_SECONDS} (got ${JSON.stringify(wait.slice(0, 30))}).`,
     );
   }
-  return { waitSeconds: Number(wait) };
+  return { waitSeconds: Number(wait), agentLabels };
 }
 
 type PickDeps = Pick<Deps, 'db' | 'now' | 'lease' | 'config' | 'signal' | 'metrics'> & { log: Log };
 
-/** Claims the earliest-created queued task for this agent, or null when none is queued. */
-export async function claimTask(deps: PickDeps, agentId: string): Promise<PickedTask | null> {
+/** Claims the next queued task this agent may run (priority, run_at, creation), or null when there is none. */
+export async function claimTask(deps: PickDeps, agentId: string, agentLabels: readonly string[] = []): Promise<PickedTask | null> {
   const row = await claimNextQueuedTask(deps.db, {
     agentId,
+    agentLabels,
     leaseToken: randomUUID(),
     leaseSeconds: deps.lease.leaseSeconds,
     deadlineGraceSeconds: deps.lease.deadlineGraceSeconds,
@@ -54,21 +64,29 @@ export async function claimTask(deps: PickDeps, agentId: string): Promise<Picked
 
 /**
  * Pick with an optional long-poll: claims at once if it can; otherwise holds up to waitMs,
- * trying again each time the queue signal wakes this picker (exactly one per queued task).
+ * trying again each time the queue signal wakes this picker (one per queued task it may run).
  * Once `clientGone` aborts (the agent hung up: stopped, killed) it claims nothing more: the
  * task would reach nobody and end "agent lost" without having run.
  */
-export async function pickTask(deps: PickDeps, agentId: string, waitMs: number, clientGone?: AbortSignal): Promise<PickedTask | null> {
+export async function pickTask(
+  deps: PickDeps,
+  agentId: string,
+  waitMs: number,
+  clientGone?: AbortSignal,
+  agentLabels: readonly string[] = [],
+): Promise<PickedTask | null> {
   await expireOnPick(deps);
+  await promoteOnPick(deps);
   const deadline = performance.now() + waitMs;
+  const accepts = labelSetAllowed(agentLabels);
   for (;;) {
     if (clientGone?.aborted) return null;
     const since = deps.signal.generation();
-    const task = await claimTask(deps, agentId);
+    const task = await claimTask(deps, agentId, agentLabels);
     if (task !== null) return task;
     const left = deadline - performance.now();
     if (left <= 0) return null;
-    const woken = await deps.signal.wait(left, since, clientGone);
+    const woken = await deps.signal.wait(left, since, clientGone, accepts);
     if (!woken && deadline - performance.now() <= 0) return null;
     if (!woken && deps.signal.generation() === since) return null; // closed: shutting down
   }

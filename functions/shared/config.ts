@@ -22,6 +22,8 @@ export type ServerConfig = Readonly<{
   outputLimitBytes: number;
   /** Pool size per process; Lambda wants 1-2, a long-running server more. */
   dbPoolMax: number;
+  /** TASK_RETENTION: ended tasks are deleted this many seconds after they finished; 0 keeps them all. */
+  taskRetentionSeconds: number;
   /** Running inside AWS Lambda (no long-lived LISTEN connection, no reaper timer). */
   lambda: boolean;
 }>;
@@ -133,6 +135,25 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+const RETENTION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+/** The longest TASK_RETENTION accepted: ten years. */
+const MAX_RETENTION_SECONDS = 10 * 366 * 86400;
+
+/** TASK_RETENTION: `30d`, `12h`, `90m`, `3600s` (a bare number is seconds); `0` keeps everything; default 30d. */
+function retentionSeconds(r: EnvReader): number {
+  const raw = r.str('TASK_RETENTION');
+  if (raw === undefined) return 30 * 86400;
+  const m = /^(\d{1,12})([smhdw]?)$/.exec(raw.trim());
+  const seconds = m ? Number(m[1]) * (RETENTION_UNITS[m[2] || 's'] as number) : Number.NaN;
+  if (!(seconds <= MAX_RETENTION_SECONDS)) {
+    r.problems.push(
+      `TASK_RETENTION=${JSON.stringify(raw)} must be a duration like 30d, 12h, 90m or 3600s (at most 10 years), or 0 to keep every task`,
+    );
+    return 30 * 86400;
+  }
+  return seconds;
+}
+
 /** Reads and validates the server's configuration; throws ConfigError naming every bad variable. */
 export function loadConfig(env: Env = process.env): ServerConfig {
   const r = new EnvReader(env);
@@ -184,6 +205,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     leaseSeconds: r.int('LEASE_SECONDS', 30, 3, 3600),
     outputLimitBytes: r.int('OUTPUT_LIMIT_BYTES', 1048576, 1024, 4 * 1048576),
     dbPoolMax: r.int('DB_POOL_MAX', 10, 1, 200),
+    taskRetentionSeconds: retentionSeconds(r),
     lambda: r.str('AWS_LAMBDA_FUNCTION_NAME') !== undefined,
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);

@@ -58,6 +58,12 @@ export const COUNTERS = {
     labels: [],
     initial: [{}],
   },
+  tasksDeleted: {
+    name: 'taskexec_tasks_deleted_total',
+    help: 'Ended tasks deleted by retention (TASK_RETENTION).',
+    labels: [],
+    initial: [{}],
+  },
   httpResponses: {
     name: 'taskexec_http_responses_total',
     help: 'HTTP answers of this server by route template (METHOD /path/{id}; "unmatched" for none) and status.',

@@ -2,7 +2,7 @@ import { createQueueSignal } from './queue-signal';
 
 /** A subscription the test drives by hand: notify() is what a NOTIFY delivery does. */
 async function manualSignal() {
-  let notify = () => {};
+  let notify = (_payload: string) => {};
   let reconnect = () => {};
   let unsubscribed = false;
   const signal = await createQueueSignal(async (onNotify, onReconnect) => {
@@ -12,7 +12,7 @@ async function manualSignal() {
       unsubscribed = true;
     };
   });
-  return { signal, notify: () => notify(), reconnect: () => reconnect(), unsubscribed: () => unsubscribed };
+  return { signal, notify: (payload = '') => notify(payload), reconnect: () => reconnect(), unsubscribed: () => unsubscribed };
 }
 
 const settled = async (p: Promise<boolean>) => {

@@ -1,7 +1,9 @@
 /**
  * Wakes held picks when a task is queued. A NOTIFY on QUEUED_CHANNEL (sent by the insert
- * itself, so it also reaches other server processes) wakes exactly one waiting picker; a
- * picker that then finds nothing waits again without waking anyone, so idle agents never spin.
+ * itself, so it also reaches other server processes) carries `<count> <label key>` and wakes
+ * that many waiting pickers among those whose agent may run a task of that label set (the first
+ * in line first); a picker that then finds nothing waits again without waking anyone, so idle
+ * agents never spin. A payload of another form (an older server) wakes one waiter, any.
  */
 
 export type QueueSignal = {
@@ -11,29 +13,45 @@ export type QueueSignal = {
    * Waits up to ms for a wake-up. Resolves true at once if the generation already moved past
    * `since` (a task was queued while the caller was looking), true when woken, false on
    * timeout, when the signal is closed, or when `abort` aborts (the waiter leaves the line,
-   * so the next wake-up goes to a picker that is still there).
+   * so the next wake-up goes to a picker that is still there). `accepts` says whether this
+   * waiter's agent may run a task of a label set (its key: labels joined by ','); default any.
    */
-  wait(ms: number, since: number, abort?: AbortSignal): Promise<boolean>;
+  wait(ms: number, since: number, abort?: AbortSignal, accepts?: (labelKey: string) => boolean): Promise<boolean>;
   /** Releases every waiter (shutdown) and stops listening. */
   close(): Promise<void>;
 };
 
-type Waiter = { resolve: (woken: boolean) => void; timer: NodeJS.Timeout };
+type Waiter = { resolve: (woken: boolean) => void; timer: NodeJS.Timeout; accepts?: (labelKey: string) => boolean };
 
 /** Subscribes to notifications; resolves to an unsubscribe function. */
-export type Subscribe = (onNotify: () => void, onReconnect: () => void) => Promise<() => Promise<void>>;
+export type Subscribe = (onNotify: (payload: string) => void, onReconnect: () => void) => Promise<() => Promise<void>>;
+
+/** Reads a QUEUED_CHANNEL payload: `<count> <label key>`; anything else is one task any waiter may take. */
+export function parseQueuedPayload(payload: string): { count: number; labelKey: string | null } {
+  const m = /^(\d{1,9}) (.*)$/s.exec(payload);
+  if (!m) return { count: 1, labelKey: null };
+  return { count: Math.max(1, Number(m[1])), labelKey: m[2] as string };
+}
 
 /** A signal driven by LISTEN (PostgreSQL or PGlite). */
 export async function createQueueSignal(subscribe: Subscribe): Promise<QueueSignal> {
   let gen = 0;
   let closed = false;
   const waiters: Waiter[] = [];
-  const wakeOne = () => {
+  const wakeSome = (payload: string) => {
     gen += 1;
-    const w = waiters.shift();
-    if (w) {
+    const { count, labelKey } = parseQueuedPayload(payload);
+    let left = count;
+    for (let i = 0; i < waiters.length && left > 0; ) {
+      const w = waiters[i] as Waiter;
+      if (labelKey !== null && w.accepts !== undefined && !w.accepts(labelKey)) {
+        i += 1;
+        continue;
+      }
+      waiters.splice(i, 1);
       clearTimeout(w.timer);
       w.resolve(true);
+      left -= 1;
     }
   };
   const wakeAll = (woken: boolean) => {
@@ -44,10 +62,10 @@ export async function createQueueSignal(subscribe: Subscribe): Promise<QueueSign
     }
   };
   // After a reconnect, notifications may have been missed: every waiter looks once more.
-  const unsubscribe = await subscribe(wakeOne, () => wakeAll(true));
+  const unsubscribe = await subscribe(wakeSome, () => wakeAll(true));
   return {
     generation: () => gen,
-    wait(ms, since, abort) {
+    wait(ms, since, abort, accepts) {
       if (closed || abort?.aborted) return Promise.resolve(false);
       if (gen !== since) return Promise.resolve(true);
       return new Promise((resolve) => {
@@ -64,6 +82,7 @@ export async function createQueueSignal(subscribe: Subscribe): Promise<QueueSign
             resolve(woken);
           },
           timer: setTimeout(leave, ms),
+          accepts,
         };
         abort?.addEventListener('abort', leave, { once: true });
         waiters.push(waiter);

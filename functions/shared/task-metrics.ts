@@ -5,7 +5,8 @@ import { type Metrics, secondsBetween } from './metrics';
 
 /** A pick: how long the task waited, created to started. */
 export function recordPicked(metrics: Metrics, row: TaskRow): void {
-  const wait = secondsBetween(row.created_at, row.started_at);
+  // From when it could first run: its creation, or its runAt for a delayed task.
+  const wait = secondsBetween(row.run_at ?? row.created_at, row.started_at);
   if (wait !== null) metrics.observe('queueWait', wait);
 }
 

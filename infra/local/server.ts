@@ -13,6 +13,8 @@ import { migrate } from '../../functions/shared/db/migrate';
 import { buildDeps, closeDeps, type Deps, openDb } from '../../functions/shared/deps';
 import { expireLeases } from '../../functions/shared/lease-expiry';
 import { createLogger, requestLog } from '../../functions/shared/logger';
+import { promoteDue } from '../../functions/shared/promotion';
+import { applyRetention, vacuumEmbedded } from '../../functions/shared/retention';
 import { answerClientErrors, createApp } from './app';
 import { startScheduleTimer, type TickTotals } from './schedule-timer';
 
@@ -38,6 +40,12 @@ export const HTTP_OPTIONS = {
  * server a socket and its 16 KiB of headers, never a body (the token is checked first).
  */
 export const MAX_CONNECTIONS = 4096;
+
+/** How often the embedded store is vacuumed (PGlite has no autovacuum; docs/configuration.md, TASK_RETENTION). */
+export const VACUUM_INTERVAL_MS = 10 * 60 * 1000;
+
+/** How often due scheduled tasks are promoted (CONTRACT §12: about a second of delay at most). */
+export const PROMOTE_INTERVAL_MS = 1000;
 
 export type RunningServer = {
   url: string;
@@ -94,9 +102,25 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // anyone calling an endpoint. A failed round (database down) is retried on the next tick.
   const reaperLog = requestLog(logger, { handler: 'reaper' });
   const reaper = setInterval(() => {
-    expireLeases({ ...deps, log: reaperLog }).catch((error) => reaperLog.warn('lease expiry failed', { error: (error as Error).message }));
+    // Retention after expiry: a task the expiry just ended is never among those deleted.
+    expireLeases({ ...deps, log: reaperLog })
+      .then(() => applyRetention({ ...deps, log: reaperLog }))
+      .catch((error) => reaperLog.warn('lease expiry or retention failed', { error: (error as Error).message }));
   }, deps.lease.reaperIntervalMs);
   reaper.unref();
+  // Scheduled tasks whose runAt has come are queued within about a second (CONTRACT §12). The
+  // statement is one index probe when nothing is due, so a 1 s tick costs next to nothing.
+  const promoter = setInterval(() => {
+    promoteDue({ ...deps, log: reaperLog }).catch((error) => reaperLog.warn('promotion failed', { error: (error as Error).message }));
+  }, PROMOTE_INTERVAL_MS);
+  promoter.unref();
+  const vacuum =
+    db.kind === 'embedded'
+      ? setInterval(() => {
+          vacuumEmbedded({ db, log: reaperLog }).catch((error) => reaperLog.warn('vacuum failed', { error: (error as Error).message }));
+        }, VACUUM_INTERVAL_MS)
+      : undefined;
+  vacuum?.unref();
   const ticker = startScheduleTimer({ ...deps, log: requestLog(logger, { handler: 'schedules' }) }, deps.lease.reaperIntervalMs);
   const app = createApp(routes, deps);
   const server = createServer(HTTP_OPTIONS, app);
@@ -127,6 +151,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     close(graceMs = 10000) {
       closing ??= (async () => {
         clearInterval(reaper);
+        clearInterval(promoter);
+        clearInterval(vacuum);
         await ticker.stop();
         const closed = new Promise<void>((r) => server.close(() => r()));
         // Held picks answer now (204) instead of holding the shutdown for up to 20 s.

@@ -39,12 +39,17 @@ const required = (name: string) => new RegExp(`^\\$\\{${name}:\\?[^}]*make env[^
 const noDocker = toolMissing('docker-compose', 'apt-get install docker-compose');
 
 /** `docker-compose config` of the file with `env` (and no .env), or its failure. */
-async function composeConfig(env: Record<string, string>, args: string[] = []): Promise<{ output: string; code: number }> {
+async function composeConfig(
+  env: Record<string, string>,
+  args: string[] = [],
+  extraFiles: string[] = [],
+): Promise<{ output: string; code: number }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DB_|SERVER_PUBLISH|API_TOKEN|AGENT_TOKEN)/.test(k)));
   // --project-directory points at an empty folder so that a developer's own .env is not read.
   const empty = mkdtempSync(join(tmpdir(), 'compose-config-'));
   try {
-    const result = await run('docker-compose', ['-f', join(ROOT, 'docker-compose.yaml'), '--project-directory', empty, 'config', ...args], {
+    const files = ['docker-compose.yaml', ...extraFiles].flatMap((f) => ['-f', join(ROOT, f)]);
+    const result = await run('docker-compose', [...files, '--project-directory', empty, 'config', ...args], {
       env: { ...clean, ...env },
     }).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
     return { output: `${result.stdout ?? ''}${result.stderr ?? ''}`, code: (result as { code?: number }).code ?? 0 };
@@ -64,6 +69,17 @@ const seconds = (d: string | undefined) => Number(/^(\d+)s$/.exec(d ?? '')?.[1] 
 describe('docker-compose.yaml', () => {
   itUnless(noDocker)('passes docker-compose config -q', async () => {
     expect(await composeConfig({ DB_PASSWORD: 'x' }, ['-q'])).toEqual({ output: '', code: 0 });
+  });
+
+  itUnless(noDocker)('passes docker-compose config with the labelled pool of docker-compose.labelled.yaml on top', async () => {
+    const out = await composeConfig({ DB_PASSWORD: 'x' }, [], ['docker-compose.labelled.yaml']);
+    expect(out.code).toBe(0);
+    const resolved = parseYaml<{ services: Record<string, { environment?: Record<string, string> }> }>(out.output);
+    expect(resolved.services['task-exec-agent-gpu']?.environment).toMatchObject({
+      AGENT_LABELS: 'gpu',
+      BACKEND_API_HOST: 'backend-api-server',
+    });
+    expect(resolved.services['task-exec-agent']?.environment?.AGENT_LABELS).toBe('');
   });
 
   itUnless(noDocker)('refuses to start without DB_PASSWORD, and says to run make env', async () => {

@@ -4,19 +4,34 @@
  * holds and checks what the core decides), a log that keeps its lines, and a queue signal the
  * test wakes. The cores themselves are never replaced.
  */
+
+import * as backlogStatements from '../../functions/shared/db/backlog';
 import type { Db, Queryable } from '../../functions/shared/db/db';
 import * as leaseStatements from '../../functions/shared/db/leases';
 import * as outputStatements from '../../functions/shared/db/output';
+import * as retentionStatements from '../../functions/shared/db/retention';
+import * as scheduledStatements from '../../functions/shared/db/scheduled';
 import * as scheduleStatements from '../../functions/shared/db/schedules';
 import * as taskStatements from '../../functions/shared/db/tasks';
 import type { Log } from '../../functions/shared/logger';
 import type { QueueSignal } from '../../functions/shared/queue-signal';
 
 /** Every module of SQL functions; a new one under functions/shared/db/ is added here. */
-const statements = { ...taskStatements, ...leaseStatements, ...outputStatements, ...scheduleStatements };
+const statements = {
+  ...taskStatements,
+  ...leaseStatements,
+  ...outputStatements,
+  ...backlogStatements,
+  ...scheduledStatements,
+  ...retentionStatements,
+  ...scheduleStatements,
+};
 
 /** The SQL functions of those modules (toTask maps rows; it runs no statement). */
-export type StatementName = Exclude<keyof typeof statements, 'toTask' | 'toSchedule' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL'>;
+export type StatementName = Exclude<
+  keyof typeof statements,
+  'toTask' | 'toSchedule' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL' | 'queuedPayloadSql'
+>;
 
 type Rows = readonly object[];
 /** The rows a statement answers: always the same, or from its parameters and how often it ran before. */
@@ -32,7 +47,7 @@ function statementTexts(): Promise<Map<string, StatementName>> {
   named ??= (async () => {
     const byText = new Map<string, StatementName>();
     for (const [name, fn] of Object.entries(statements)) {
-      if (typeof fn !== 'function' || name === 'toTask' || name === 'toSchedule') continue;
+      if (typeof fn !== 'function' || name === 'toTask' || name === 'toSchedule' || name === 'queuedPayloadSql') continue;
       let text: string | undefined;
       const recorder: Queryable = {
         query: async <R>(sql: string) => {

@@ -4,7 +4,7 @@
  * Same rules as db/tasks.ts: values as cast parameters, time passed in.
  */
 import type { Queryable } from './db';
-import { OUTPUT_CHANNEL, QUEUED_CHANNEL, type TaskRow } from './tasks';
+import { OUTPUT_CHANNEL, QUEUED_CHANNEL, queuedPayloadSql, type TaskRow } from './tasks';
 /**
  * Ends every running task past its lease or deadline, in one statement: a requested cancel
  * ends `canceled`; a passed timeout deadline `timed_out`; a lost agent `failed`, or `queued`
@@ -49,7 +49,7 @@ export async function endExpiredTasks(q: Queryable, now: Date, limit = 1000): Pr
        delete from task_output o using ended
         where o.task_id = ended.id and ended.state = 'queued')
      select ended.*,
-            case when ended.state = 'queued' then pg_notify('${QUEUED_CHANNEL}', '')
+            case when ended.state = 'queued' then pg_notify('${QUEUED_CHANNEL}', ${queuedPayloadSql("'1'", 'ended.label_key')})
                  else pg_notify('${OUTPUT_CHANNEL}', ended.id::text) end is null as notified
        from ended`,
     [now, limit],

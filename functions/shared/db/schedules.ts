@@ -6,7 +6,7 @@
 import type { Schedule } from '../../../contract/schedule';
 import { ConflictError } from '../errors';
 import type { Queryable } from './db';
-import { QUEUED_CHANNEL } from './tasks';
+import { QUEUED_CHANNEL, queuedPayloadSql } from './tasks';
 
 /** A row of `schedules`. */
 export type ScheduleRow = {
@@ -189,12 +189,19 @@ export async function claimScheduleTick(q: Queryable, c: TickClaim): Promise<{ t
         where id = $1::uuid and next_run_at = $2::timestamptz and revision = $3::int and not paused
         returning *),
      inserted as (
-       insert into tasks (id, command, timeout_seconds, max_attempts, created_at, schedule_id, scheduled_for)
-       select $7::uuid, c.command, c.timeout_seconds, 1, $8::timestamptz, c.id, $4::timestamptz from claimed c
+       insert into tasks (id, command, timeout_seconds, max_attempts, created_at, schedule_id, scheduled_for,
+                          priority, labels, label_key, run_at, state)
+       select $7::uuid, c.command, c.timeout_seconds, 1, $8::timestamptz, c.id, $4::timestamptz,
+              c.priority, c.labels, array_to_string(c.labels, ','), $4::timestamptz, 'queued'
+         from claimed c
        on conflict (schedule_id, scheduled_for) do nothing
-       returning id)
+       returning id, label_key, labels),
+     label_set as (
+       insert into label_sets (key, labels)
+       select label_key, labels from inserted where label_key <> ''
+       on conflict (key) do nothing)
      select (select id from inserted) as task_id,
-            (select pg_notify('${QUEUED_CHANNEL}', '') from inserted) is null as notified
+            (select pg_notify('${QUEUED_CHANNEL}', ${queuedPayloadSql("'1'", 'inserted.label_key')}) from inserted) is null as notified
        from claimed`,
     [c.scheduleId, c.dueAt, c.revision, c.runFor, c.nextRunAt, c.skipped, c.taskId, c.now],
     'te_claim_schedule_tick',

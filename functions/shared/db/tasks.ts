@@ -53,6 +53,14 @@ export type TaskRow = {
   request_hash: string | null;
   /** a hash of the finish body that ended it, so a retried identical finish is recognised */
   finish_hash: string | null;
+  /** higher is picked first (0005_routing.sql) */
+  priority: number;
+  /** sorted, deduplicated */
+  labels: string[];
+  /** the labels joined by ',': the label set pick looks up */
+  label_key: string;
+  /** when it may run: runAt, else created_at */
+  run_at: Date;
   /** the schedule whose tick made it, and that tick (0007_schedules.sql); null otherwise */
   schedule_id?: string | null;
   scheduled_for?: Date | null;
@@ -77,6 +85,9 @@ export function toTask(row: TaskRow): Task {
     cancelRequested: row.cancel_requested,
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
+    priority: row.priority,
+    labels: row.labels,
+    runAt: iso(row.run_at) as string,
     createdAt: iso(row.created_at) as string,
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
@@ -100,8 +111,20 @@ export type NewTask = {
   maxAttempts: number;
   idempotencyKey: string | null;
   requestHash: string | null;
+  /** -1000..1000 */
+  priority: number;
+  /** canonical (contract/http.ts canonicalLabels) */
+  labels: readonly string[];
+  /** null: may run now; later than now: the task starts `scheduled` */
+  runAt: Date | null;
   now: Date;
 };
+
+/**
+ * A QUEUED_CHANNEL payload: how many tasks became queued and their label set's key, so a held
+ * pick is woken only for tasks its agent may run (functions/shared/queue-signal.ts).
+ */
+export const queuedPayloadSql = (count: string, key: string) => `${count}::text || ' ' || ${key}`;
 
 /** The channel a NOTIFY is sent on whenever a task becomes queued (long-poll pick listens). */
 export const QUEUED_CHANNEL = 'task_queued';
@@ -109,60 +132,43 @@ export const QUEUED_CHANNEL = 'task_queued';
 export const OUTPUT_CHANNEL = 'task_output';
 
 /**
- * Inserts a queued task and, in the same statement, notifies QUEUED_CHANNEL (delivered on
- * commit) so a held pick wakes at once; returns null when the idempotency key is taken.
+ * Inserts a task, queued (or `scheduled` when runAt is later than now), records its label set
+ * in label_sets (a no-op for a set seen before) and, for a queued one, notifies QUEUED_CHANNEL
+ * (delivered on commit) so a held pick wakes at once; returns null when the idempotency key is taken.
  */
 export async function insertTask(q: Queryable, t: NewTask): Promise<TaskRow | null> {
+  const scheduled = t.runAt instanceof Date && t.runAt.getTime() > t.now.getTime();
   const rows = await q.query<TaskRow>(
     `with inserted as (
-       insert into tasks (id, command, timeout_seconds, max_attempts, idempotency_key, request_hash, created_at)
-       values ($1::uuid, $2::text, $3::int, $4::int, $5::text, $6::text, $7::timestamptz)
+       insert into tasks (id, command, timeout_seconds, max_attempts, idempotency_key, request_hash, created_at,
+                          priority, labels, label_key, run_at, state)
+       values ($1::uuid, $2::text, $3::int, $4::int, $5::text, $6::text, $7::timestamptz,
+               $8::int, $9::text[], array_to_string($9::text[], ','), $10::timestamptz, $11::text)
        on conflict (idempotency_key) do nothing
-       returning *)
-     select inserted.*, pg_notify('${QUEUED_CHANNEL}', '') is null as notified from inserted`,
-    [t.id, t.command, t.timeoutSeconds, t.maxAttempts, t.idempotencyKey, t.requestHash, t.now],
+       returning *),
+     label_set as (
+       insert into label_sets (key, labels)
+       select label_key, labels from inserted where label_key <> ''
+       on conflict (key) do nothing)
+     select inserted.*,
+            case when inserted.state = 'queued' then pg_notify('${QUEUED_CHANNEL}', ${queuedPayloadSql("'1'", 'inserted.label_key')}) end is null as notified
+       from inserted`,
+    [
+      t.id,
+      t.command,
+      t.timeoutSeconds,
+      t.maxAttempts,
+      t.idempotencyKey,
+      t.requestHash,
+      t.now,
+      t.priority,
+      t.labels,
+      t.runAt ?? t.now,
+      scheduled ? 'scheduled' : 'queued',
+    ],
     'te_insert_task',
   );
   return rows[0] ?? null;
-}
-
-export type Backlog = {
-  /** finished tasks first (state succeeded, exit code 0, one line of stdout, held by one of ten agents) */
-  succeeded: number;
-  /** then queued tasks */
-  queued: number;
-  /** the first task's created_at; each next one a millisecond later */
-  from: Date;
-};
-
-/**
- * Loads a backlog in one statement, for load tests (`npm run bench` builds its 1M-task table
- * with it): tasks that look as the API leaves them, oldest first. Not used by the API. It sends
- * no NOTIFY: nobody is picking while a backlog is loaded.
- */
-export async function insertTaskBacklog(q: Queryable, b: Backlog): Promise<void> {
-  await q.query(
-    `insert into tasks (id, command, state, timeout_seconds, exit_code, stdout, stderr, output_truncated, error, agent_id,
-                        attempts, max_attempts, finish_hash, created_at, started_at, finished_at)
-     select gen_random_uuid(),
-            'echo backlog ' || i,
-            case when i <= $1::int then 'succeeded' else 'queued' end,
-            3600,
-            case when i <= $1::int then 0 end,
-            case when i <= $1::int then 'backlog ' || i || chr(10) end,
-            case when i <= $1::int then '' end,
-            false,
-            null,
-            case when i <= $1::int then 'bench-backlog-' || (i % 10) end,
-            case when i <= $1::int then 1 else 0 end,
-            1,
-            case when i <= $1::int then md5(i::text) end,
-            $3::timestamptz + make_interval(secs => i / 1000.0),
-            case when i <= $1::int then $3::timestamptz + make_interval(secs => i / 1000.0 + 0.002) end,
-            case when i <= $1::int then $3::timestamptz + make_interval(secs => i / 1000.0 + 0.004) end
-       from generate_series(1, $1::int + $2::int) as i`,
-    [b.succeeded, b.queued, b.from],
-  );
 }
 
 /** The task created with this Idempotency-Key, if any. */
@@ -179,11 +185,13 @@ export async function selectTask(q: Queryable, id: string): Promise<TaskRow | nu
 
 // $4: commands are cut here, so a page never reads 1,000 commands of 64 KiB from the database.
 const LIST_COLUMNS =
-  'id, seq, left(command, $4::int) as command, char_length(command) > $4::int as command_truncated, state, timeout_seconds, exit_code, output_truncated, stdout_bytes, stderr_bytes, output_watched, error, agent_id, lease_token, lease_expires_at, deadline_at, cancel_requested, attempts, max_attempts, idempotency_key, request_hash, finish_hash, schedule_id, scheduled_for, created_at, started_at, finished_at';
+  'id, seq, left(command, $4::int) as command, char_length(command) > $4::int as command_truncated, state, timeout_seconds, exit_code, output_truncated, stdout_bytes, stderr_bytes, output_watched, error, agent_id, lease_token, lease_expires_at, deadline_at, cancel_requested, attempts, max_attempts, idempotency_key, request_hash, finish_hash, priority, labels, label_key, run_at, schedule_id, scheduled_for, created_at, started_at, finished_at';
 
 export type ListQuery = {
   /** null: every state */
   states: readonly TaskState[] | null;
+  /** null: any labels; else only tasks holding every one of these */
+  labels?: readonly string[] | null;
   /** keyset cursor: only rows with seq below it */
   beforeSeq: string | null;
   limit: number;
@@ -200,9 +208,10 @@ export async function selectTaskPage(q: Queryable, l: ListQuery): Promise<TaskRo
     `select ${LIST_COLUMNS} from tasks
      where ($1::text[] is null or state = any($1::text[]))
        and ($2::bigint is null or seq < $2::bigint)
+       and ($5::text[] is null or (labels @> $5::text[] and labels <> '{}'))
      order by seq desc
      limit $3::int`,
-    [l.states, l.beforeSeq, l.limit + 1, l.commandMaxChars ?? LIST_COMMAND_MAX_CHARS],
+    [l.states, l.beforeSeq, l.limit + 1, l.commandMaxChars ?? LIST_COMMAND_MAX_CHARS, l.labels ?? null],
   );
 }
 
@@ -240,13 +249,18 @@ export type PickRequest = {
   leaseSeconds: number;
   /** added to the task's timeout to give the server-side deadline */
   deadlineGraceSeconds: number;
+  /** the agent's labels, canonical: only tasks whose every label is among them */
+  agentLabels: readonly string[];
   now: Date;
 };
 
 /**
- * Claims the earliest-created queued task in one statement. `for update skip locked` lets
- * concurrent pickers pass over a row another picker holds instead of waiting on it, so each
- * task goes to exactly one agent; the partial index tasks_queued_seq_idx serves the scan.
+ * Claims, among the queued tasks this agent may run, the one of highest priority, then earliest
+ * run_at, then seq, in one statement. The label sets the agent's labels cover come from
+ * label_sets; for each, the lateral takes its head from tasks_queued_pick_idx (one index descent,
+ * never a walk over tasks of other label sets), and the best head wins. `for update skip locked`
+ * lets concurrent pickers pass over heads another picker holds instead of waiting, so each task
+ * goes to exactly one agent (the other heads stay locked only until this statement commits).
  */
 export async function claimNextQueuedTask(q: Queryable, p: PickRequest): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
@@ -258,14 +272,20 @@ export async function claimNextQueuedTask(q: Queryable, p: PickRequest): Promise
             deadline_at = $4::timestamptz + make_interval(secs => t.timeout_seconds + $5::int),
             started_at = $4::timestamptz,
             attempts = t.attempts + 1
-      where t.id = (
-        select id from tasks
-         where state = 'queued'
-         order by seq
-         limit 1
-         for update skip locked)
+      where t.state = 'queued' and t.id = (
+        select h.id
+          from label_sets s
+         cross join lateral (
+           select c.id, c.priority, c.run_at, c.seq from tasks c
+            where c.state = 'queued' and c.label_key = s.key
+            order by c.priority desc, c.run_at, c.seq
+            limit 1
+            for update skip locked) h
+         where s.labels <@ $6::text[]
+         order by h.priority desc, h.run_at, h.seq
+         limit 1)
       returning t.*`,
-    [p.agentId, p.leaseToken, p.leaseSeconds, p.now, p.deadlineGraceSeconds],
+    [p.agentId, p.leaseToken, p.leaseSeconds, p.now, p.deadlineGraceSeconds, p.agentLabels],
     'te_pick_next_task',
   );
   return rows[0] ?? null;
@@ -380,7 +400,7 @@ export async function extendTaskLease(q: Queryable, h: HeartbeatRequest): Promis
 export type CancelRequest = { id: string; now: Date; cancelGraceSeconds: number };
 
 /**
- * Cancels a task: a queued one ends `canceled` at once (held output reads of it are woken); a
+ * Cancels a task: a queued or scheduled one ends `canceled` at once (held output reads of it are woken); a
  * running one is flagged for its agent (which learns it from its next heartbeat) and its deadline
  * pulled in to now + grace, after which the reaper ends it even if the agent stays silent. Null
  * when it had already ended.
@@ -389,14 +409,14 @@ export async function cancelOrFlagTask(q: Queryable, c: CancelRequest): Promise<
   const rows = await q.query<TaskRow>(
     `with changed as (
      update tasks
-        set state = case when state = 'queued' then 'canceled' else state end,
-            error = case when state = 'queued' then 'canceled by user' else error end,
-            finished_at = case when state = 'queued' then $2::timestamptz else finished_at end,
+        set state = case when state in ('queued', 'scheduled') then 'canceled' else state end,
+            error = case when state in ('queued', 'scheduled') then 'canceled by user' else error end,
+            finished_at = case when state in ('queued', 'scheduled') then $2::timestamptz else finished_at end,
             cancel_requested = true,
             deadline_at = case when state = 'running'
                                then least(deadline_at, $2::timestamptz + make_interval(secs => $3::int))
                                else deadline_at end
-      where id = $1::uuid and state in ('queued', 'running')
+      where id = $1::uuid and state in ('scheduled', 'queued', 'running')
       returning *)
      select changed.*, case when changed.state = 'canceled' then pg_notify('${OUTPUT_CHANNEL}', changed.id::text) end is null as notified
        from changed`,
