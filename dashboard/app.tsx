@@ -6,6 +6,7 @@
 import { type ComponentChildren, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, storeToken, taskSummary, whenUnauthorized } from './api';
+import { SchedulesPage } from './views/schedules';
 import { SignIn } from './views/sign-in';
 import { TaskDetail } from './views/task';
 import { TasksPage } from './views/tasks';
@@ -30,6 +31,7 @@ const VIEWS: View[] = [
     },
     render: (p) => <TaskDetail id={p.id as string} />,
   },
+  { nav: 'Schedules', href: '#/schedules', match: (hash) => (hash === '#/schedules' ? {} : null), render: () => <SchedulesPage /> },
   { nav: 'Tasks', href: '#/', match: () => ({}), render: () => <TasksPage /> },
 ];
 
