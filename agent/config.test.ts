@@ -112,9 +112,12 @@ describe('loadAgentConfig', () => {
     );
   });
 
-  it('refuses an AGENT_TOKEN under 16 characters, which the server would refuse too', () => {
-    expect(problemWith({ AGENT_TOKEN: 'fifteen-chars-x' })).toContain('AGENT_TOKEN is 15 characters long; the server needs at least 16');
-    expect(problemWith({ AGENT_TOKEN: 'fifteen-chars-x' })).not.toContain('fifteen-chars-x');
+  it('refuses an AGENT_TOKEN under 16 characters for a server off loopback, which would refuse it too', () => {
+    const remote = { AGENT_TOKEN: 'fifteen-chars-x', BACKEND_URL: 'http://api.internal:3500' };
+    expect(problemWith(remote)).toContain('AGENT_TOKEN is 15 characters long; the server needs at least 16');
+    expect(problemWith(remote)).not.toContain('fifteen-chars-x');
+    // A loopback server takes it (with a warning of its own), so the agent does too.
+    expect(loadAgentConfig({ AGENT_TOKEN: 'fifteen-chars-x' }).agentToken).toBe('fifteen-chars-x');
     expect(loadAgentConfig({ AGENT_TOKEN: 'sixteen-chars-xy' }).agentToken).toBe('sixteen-chars-xy');
   });
 

@@ -171,9 +171,18 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
   }
 
   const agentToken = get('AGENT_TOKEN');
-  // The server refuses to start with a token this weak (functions/shared/config.ts); an agent
-  // holding one would only ever get 401s.
-  if (agentToken !== undefined && agentToken.length < MIN_TOKEN_LENGTH) {
+  // The server refuses to start with a token this weak off loopback (functions/shared/config.ts);
+  // an agent holding one would only ever get 401s.
+  // On loopback the server takes a short token (it warns instead: no token at all is allowed there).
+  const loopbackServer = (() => {
+    try {
+      const h = new URL(backendUrl).hostname;
+      return h === 'localhost' || h === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(h);
+    } catch {
+      return false;
+    }
+  })();
+  if (agentToken !== undefined && agentToken.length < MIN_TOKEN_LENGTH && !loopbackServer) {
     problems.push(`AGENT_TOKEN is ${agentToken.length} characters long; the server needs at least ${MIN_TOKEN_LENGTH}`);
   } else if (agentToken !== undefined && !/^[\x21-\x7e]+$/.test(agentToken)) {
     problems.push('AGENT_TOKEN must be printable ASCII without spaces');

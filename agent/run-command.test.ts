@@ -228,6 +228,24 @@ describe('runCommand', () => {
     expect(again.stdout).not.toBe(r.stdout.split('\n')[0]);
   });
 
+  it.each([
+    ['a file made and removed', 'touch x; rm x'],
+    ['chmod', 'chmod 777 .'],
+    ['a hidden directory', 'mkdir .d'],
+  ])('reuses a directory only while no command touched it: %s', async (_what, touch) => {
+    const first = (await run('pwd')).stdout.trim();
+    const second = (await run(`pwd; ${touch}`)).stdout.split('\n')[0];
+    // An untouched directory may be the next command's (it is as it was made) ...
+    expect(second).toBe(first);
+    // ... a touched one never is, and it is gone.
+    const third = await run('pwd; ls -A | wc -l; stat -c %a .');
+    const [dir, entries, mode] = third.stdout.split('\n');
+    expect(dir).not.toBe(second);
+    expect(existsSync(second as string)).toBe(false);
+    expect(entries?.trim()).toBe('0');
+    expect(mode).toBe('700');
+  });
+
   it('kills a background process that a finished command left behind', async () => {
     const r = await run('sleep 300 > /dev/null 2>&1 & echo $!');
     expect(r.state).toBe('succeeded');

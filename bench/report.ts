@@ -7,6 +7,7 @@ import type { BacklogResult } from './phases/backlog';
 import type { FloorResult } from './phases/floor';
 import type { IdleResult } from './phases/idle';
 import type { LambdaResult } from './phases/lambda';
+import { type PeersResult, peerRows } from './phases/peers';
 import type { LongPollResult, PickupResult } from './phases/pickup';
 import type { PipelineResult, PipelineRun } from './phases/pipeline';
 import type { RateResult } from './phases/throughput';
@@ -29,6 +30,8 @@ export type Results = {
   serverRss: number;
   serverHwm: number | null;
   lambda: LambdaResult;
+  /** the yardsticks of ../shared/peer-bench (absent with --quick) */
+  peers?: PeersResult;
 };
 
 const median = (xs: number[]) => percentile(xs, 50);
@@ -141,6 +144,7 @@ export function tableRows(options: BenchOptions, r: Results): Row[] {
       target: '< 2%',
       met: idleTotal < 2,
     },
+    ...(r.peers ? peerRows(r.peers, { pipelineRate: r.pipelines.many.rate, embedded: options.embedded }) : []),
   ];
 }
 

@@ -39,6 +39,7 @@ export async function startBenchServer(ctx: BenchContext, bdb: BenchDb, nodeArgs
     nodeArgs,
     logPath: join(ctx.tmp, 'server.log'),
     keepOutput: false,
+    bundle: 'server',
     timeoutMs: 90000,
   });
   ctx.detail(`server pid ${server.pid} listening on ${server.url}`);
@@ -91,7 +92,7 @@ export function startBenchAgent(stage: Stage, id: string, env: Record<string, st
       AGENT_KILL_GRACE: '5s',
       ...env,
     },
-    { nodeArgs, logPath: join(stage.ctx.tmp, `${id}.log`), keepOutput: false },
+    { nodeArgs, logPath: join(stage.ctx.tmp, `${id}.log`), keepOutput: false, bundle: 'agent' },
   );
 }
 

@@ -1,5 +1,7 @@
 /** `npm run bench`: every phase in turn on one system, then the table. */
 import os from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from '../test/support/processes';
 import { type BenchContext, loadavg } from './context';
 import { openBenchDatabase } from './database';
 import { ms, num } from './http';
@@ -8,6 +10,7 @@ import { measureBacklog } from './phases/backlog';
 import { measureFloor } from './phases/floor';
 import { measureIdle } from './phases/idle';
 import { measureLambda } from './phases/lambda';
+import { measurePeers } from './phases/peers';
 import { measureLongPoll, measurePolling } from './phases/pickup';
 import { measurePipelines } from './phases/pipeline';
 import { measureCreates, measurePickFinish } from './phases/throughput';
@@ -20,6 +23,8 @@ export async function benchTable(ctx: BenchContext): Promise<void> {
   const { options } = ctx;
   const { sizes, clients, agents, embedded } = options;
   const startLoad = loadavg();
+  // The shipped bundles (bin/bundled), built now if stale, so that no agent start builds them.
+  for (const name of ['server', 'agent']) (require(join(ROOT, 'bin', 'bundled')) as { ensure(n: string): unknown }).ensure(name);
   const bdb = await openBenchDatabase(ctx);
   ctx.say(`starting the server on ${embedded ? 'PGlite' : bdb.version}`);
   const stage = await openStage(ctx, bdb);
@@ -66,7 +71,23 @@ export async function benchTable(ctx: BenchContext): Promise<void> {
   const lambda = await measureLambda(stage);
   await stopBenchServer(ctx, stage.server);
 
-  const results = { floor, creates, pickFinish, polling, pipelines, idle, longPoll, backlog, serverRss: serverLoadRss, serverHwm, lambda };
+  // Last, with our server stopped: the yardsticks start their own (skipped by --quick).
+  const peers = options.quick ? undefined : await measurePeers(ctx);
+
+  const results = {
+    floor,
+    creates,
+    pickFinish,
+    polling,
+    pipelines,
+    idle,
+    longPoll,
+    backlog,
+    serverRss: serverLoadRss,
+    serverHwm,
+    lambda,
+    peers,
+  };
   const header = [
     `task-executor bench${options.quick ? ' --quick' : ''}: ${bdb.version}${embedded ? ' (--embedded; the targets are for PostgreSQL)' : ''}, server and agents LOG_LEVEL=${options.logLevel}`,
     `node ${process.version}, ${os.cpus().length} cores, ${num(os.totalmem() / 2 ** 30, 0)} GiB RAM; load average ${startLoad} at start, ${loadavg()} at end; ${stage.serverStarts} server start(s)`,

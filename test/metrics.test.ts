@@ -81,6 +81,7 @@ describe.each(stores)('GET /metrics on $name', (store) => {
       taskexec_tasks_finished_total: 'counter',
       taskexec_agents_lost_total: 'counter',
       taskexec_outputs_truncated_total: 'counter',
+      taskexec_tasks_deleted_total: 'counter',
       taskexec_http_responses_total: 'counter',
       taskexec_task_queue_wait_seconds: 'histogram',
       taskexec_task_run_seconds: 'histogram',
@@ -88,6 +89,7 @@ describe.each(stores)('GET /metrics on $name', (store) => {
     for (const state of ['succeeded', 'failed', 'timed_out', 'canceled']) {
       expect(samples.get(`taskexec_tasks_finished_total{state="${state}"}`)).toBe(0);
     }
+    expect(samples.get('taskexec_tasks_deleted_total')).toBe(0);
     expect(samples.get('taskexec_task_run_seconds_bucket{le="+Inf"}')).toBe(0);
   });
 

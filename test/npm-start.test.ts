@@ -34,11 +34,11 @@ async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs =
   }
 }
 
-/** The pid of the local agent npm start runs (its child running agent/main.ts). */
+/** The pid of the local agent npm start runs (its child running the agent's bundle, dist/agent.js). */
 const agentOf = (pid: number): number | undefined => {
   try {
     const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    return children.find((child) => readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('agent/main.ts'));
+    return children.find((child) => readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('dist/agent.js'));
   } catch {
     return undefined;
   }
@@ -54,7 +54,8 @@ describeUnless(namespaceMissing)('npm start, attacked by a task that reads the s
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'npm-start-test-'));
     const port = await freePort();
-    start = spawn(process.execPath, ['--import', 'tsx', 'infra/local/start.ts'], {
+    // What `npm start` runs: the bundles of start.ts and the agent, built here when stale.
+    start = spawn(process.execPath, ['bin/bundled', 'start'], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',

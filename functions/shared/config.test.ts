@@ -122,11 +122,25 @@ describe('loadConfig', () => {
     for (const name of ['SERVER_PORT', 'LOG_LEVEL', 'LEASE_SECONDS']) expect(error.message).toContain(name);
   });
 
-  it.each(['API_TOKEN', 'AGENT_TOKEN'])('refuses a %s under 16 characters in one line, without echoing it', (name) => {
-    const error = configError({ [name]: 'short-token-15c' });
+  it.each(['API_TOKEN', 'AGENT_TOKEN'])('refuses a %s under 16 characters off loopback in one line, without echoing it', (name) => {
+    const error = configError({ [name]: 'short-token-15c', SERVER_HOST: '0.0.0.0' });
     expect(error.problems).toEqual([expect.stringContaining(`${name} is 15 characters long; use at least 16`)]);
     expect(error.message).not.toContain('short-token-15c');
     expect(loadConfig({ [name]: 'exactly-16-chars' })).toBeDefined();
+  });
+
+  it.each(['API_TOKEN', 'AGENT_TOKEN'])('refuses a %s under 16 characters on Lambda, whatever SERVER_HOST says', (name) => {
+    const error = configError({ [name]: 'short-token-15c', AWS_LAMBDA_FUNCTION_NAME: 'create-task' });
+    expect(error.problems).toEqual([expect.stringContaining(`${name} is 15 characters long; use at least 16`)]);
+  });
+
+  it('takes a short token on a loopback bind (where no token at all is allowed) and warns of it at start', () => {
+    const config = loadConfig({ API_TOKEN: 'perf12345', AGENT_TOKEN: 'aperf12345', SERVER_HOST: '127.0.0.1' });
+    expect(config.shortTokens).toEqual(['API_TOKEN', 'AGENT_TOKEN']);
+    const warning = checkExposure(config).warn;
+    expect(warning).toContain('API_TOKEN and AGENT_TOKEN are under 16 characters');
+    expect(warning).not.toContain('perf12345');
+    expect(checkExposure(loadConfig({ API_TOKEN: 'exactly-16-chars' })).warn).toBeUndefined();
   });
 
   it.each([

@@ -24,6 +24,8 @@ export type ServerConfig = Readonly<{
   dbPoolMax: number;
   /** TASK_RETENTION: ended tasks are deleted this many seconds after they finished; 0 keeps them all. */
   taskRetentionSeconds: number;
+  /** Tokens under MIN_TOKEN_LENGTH taken on a loopback bind (refused anywhere else); start-up warns of them. */
+  shortTokens: readonly string[];
   /** Running inside AWS Lambda (no long-lived LISTEN connection, no reaper timer). */
   lambda: boolean;
 }>;
@@ -184,8 +186,20 @@ export function loadConfig(env: Env = process.env): ServerConfig {
 
   const apiToken = r.str('API_TOKEN');
   const agentToken = r.str('AGENT_TOKEN');
-  for (const problem of [tokenProblem('API_TOKEN', apiToken), tokenProblem('AGENT_TOKEN', agentToken)]) {
-    if (problem !== null) r.problems.push(problem);
+  const lambda = r.str('AWS_LAMBDA_FUNCTION_NAME') !== undefined;
+  // A short token is refused wherever the API can be reached from elsewhere (and always on
+  // Lambda). On a loopback bind, where no token at all is allowed, a short one is still better
+  // than none: it is taken, with a warning at start (checkExposure).
+  const shortTokensTaken = !lambda && isLoopback(host);
+  const shortTokens: string[] = [];
+  for (const [name, token] of [
+    ['API_TOKEN', apiToken],
+    ['AGENT_TOKEN', agentToken],
+  ] as const) {
+    const problem = tokenProblem(name, token);
+    if (problem === null) continue;
+    if (shortTokensTaken && token !== undefined && token.length < MIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(token)) shortTokens.push(name);
+    else r.problems.push(problem);
   }
   // One value for both would let every agent (and every command that can read an agent's
   // environment) submit commands, and every user act as an agent.
@@ -206,7 +220,8 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     outputLimitBytes: r.int('OUTPUT_LIMIT_BYTES', 1048576, 1024, 4 * 1048576),
     dbPoolMax: r.int('DB_POOL_MAX', 10, 1, 200),
     taskRetentionSeconds: retentionSeconds(r),
-    lambda: r.str('AWS_LAMBDA_FUNCTION_NAME') !== undefined,
+    shortTokens,
+    lambda,
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
@@ -217,7 +232,12 @@ export function loadConfig(env: Env = process.env): ServerConfig {
  * ALLOW_UNAUTHENTICATED=true. Returns a refusal message, a warning, or nothing.
  */
 export function checkExposure(config: ServerConfig): { refuse?: string; warn?: string } {
-  if (isLoopback(config.host)) return {};
+  if (isLoopback(config.host)) {
+    if (config.shortTokens.length === 0) return {};
+    return {
+      warn: `${config.shortTokens.join(' and ')} ${config.shortTokens.length > 1 ? 'are' : 'is'} under ${MIN_TOKEN_LENGTH} characters: taken because SERVER_HOST=${config.host} is loopback only; anywhere else the server refuses ${config.shortTokens.length > 1 ? 'them' : 'it'} (use e.g. $(openssl rand -hex 32)).`,
+    };
+  }
   const missing = [config.apiToken ? '' : 'API_TOKEN', config.agentToken ? '' : 'AGENT_TOKEN'].filter(Boolean);
   if (missing.length === 0) return {};
   if (config.allowUnauthenticated) {

@@ -10,7 +10,14 @@ import type { ServerConfig } from '../../functions/shared/config';
 import { startServer } from './server';
 import { describeStore, exitOnStartupError, loadServerConfigOrExit, onShutdownSignal } from './startup';
 
-const AGENT_MAIN = join(__dirname, '..', '..', 'agent', 'main.ts');
+/**
+ * How a local agent is started: as this process runs. From its bundle (dist/local/start.js, what
+ * `npm start` runs through bin/bundled, which builds dist/agent.js first) the agent's bundle, plain
+ * node; from source under tsx (tests, development) the agent's source under tsx.
+ */
+export const AGENT_ARGS = __filename.endsWith('.js')
+  ? [join(__dirname, '..', 'agent.js')]
+  : ['--import', 'tsx', join(__dirname, '..', '..', 'agent', 'main.ts')];
 /**
  * Server-side secrets and settings an agent must not inherit. AGENT_TOKEN is among them: it
  * reaches the local agents over their IPC channel instead, so no agent's environment (which a
@@ -36,7 +43,7 @@ function startAgents(config: ServerConfig, url: string, logger: Pick<Logger, 'wa
   let stopping = false;
   const launch = (i: number) => {
     // detached: its own process group, so a terminal's Ctrl-C reaches it once, from us.
-    const child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN], {
+    const child = spawn(process.execPath, AGENT_ARGS, {
       env: agentEnv(process.env, url, i),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,

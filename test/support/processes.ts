@@ -48,13 +48,19 @@ export type SpawnOptions = {
   keepOutput?: boolean;
   /** sees each stdout line (the server announces its URL there) */
   onStdoutLine?: (line: string) => void;
+  /**
+   * Run the shipped bundle of this entry (`node bin/bundled <name>`, as npm start, npm run server
+   * and npm run agent do) instead of its source under tsx: the bench measures what ships.
+   */
+  bundle?: 'server' | 'agent';
 };
 
 const live = new Set<Proc>();
 
-/** Starts `node [nodeArgs] --import tsx <script>` in the repository root. */
+/** Starts `node [nodeArgs] --import tsx <script>` (or `bin/bundled <bundle>`) in the repository root. */
 export function spawnScript(name: string, script: string, options: SpawnOptions = {}): Proc {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', script], {
+  const run = options.bundle ? ['bin/bundled', options.bundle] : ['--import', 'tsx', script];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...run], {
     cwd: ROOT,
     env: { ...baseEnv, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
