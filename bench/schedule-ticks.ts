@@ -19,7 +19,10 @@ async function main(): Promise<void> {
   let statements = 0;
   const counted = {
     ...db,
-    query: (text: string, params?: readonly unknown[], name?: string) => ((statements += 1), db.query(text, params, name)),
+    query: (text: string, params?: readonly unknown[], name?: string) => {
+      statements += 1;
+      return db.query(text, params, name);
+    },
   };
   try {
     await migrate(db);
