@@ -45,7 +45,13 @@ describe.each(stores)('/schedules on $name', (store) => {
     return reply.body as Schedule;
   };
   /** Runs one round of ticks now (the server's own timer may run one too: claims make that harmless). */
-  const tick = () => runScheduleTicks({ db: server.db, now: clock.now, log: requestLog(server.deps.logger, { handler: 'test' }) });
+  const tick = () =>
+    runScheduleTicks({
+      db: server.db,
+      now: clock.now,
+      metrics: server.deps.metrics,
+      log: requestLog(server.deps.logger, { handler: 'test' }),
+    });
   const tasksOf = async (scheduleId: string) => {
     const rows = await server.db.query<{ id: string }>('select id from tasks where schedule_id = $1::uuid order by scheduled_for', [
       scheduleId,
@@ -185,6 +191,10 @@ describe.each(stores)('/schedules on $name', (store) => {
     const after = await get(s.id);
     expect(after.skippedTicks).toBe(3);
     expect(after.nextRunAt).toBe(new Date(first + 4 * 86400 * 1000).toISOString());
+    // counted in the metrics of the server whose round claimed it (this test's, or the server's own timer: one process)
+    const metrics = await call(server.url, 'GET', '/metrics', { headers: auth });
+    expect(Number(/^taskexec_schedule_ticks_skipped_total (\d+)$/m.exec(metrics.text)?.[1])).toBeGreaterThanOrEqual(3);
+    expect(Number(/^taskexec_schedule_ticks_created_total (\d+)$/m.exec(metrics.text)?.[1])).toBeGreaterThanOrEqual(1);
   });
 
   it('needs API_TOKEN on every schedule endpoint', async () => {
