@@ -219,7 +219,7 @@ function factsOf(route: Route): Facts {
     p.$ref ? OPENAPI.components.parameters[p.$ref.split('/').pop() as string]?.name : p.name,
   );
   // A create documents 201 (and 200 for an idempotent repeat), a delete 204; every other route answers 200.
-  const okStatus = operation.responses?.['201'] !== undefined ? 201 : operation.responses?.['204'] !== undefined ? 204 : 200;
+  const okStatus = operation.responses?.['201'] !== undefined ? 201 : route.method === 'DELETE' ? 204 : 200;
   return {
     route,
     audience,
