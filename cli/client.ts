@@ -3,6 +3,7 @@
  * failure turned into an ApiError whose message says what to change.
  */
 import { HEADERS, MAX_OUTPUT_WAIT_SECONDS, pathFor, ROUTES } from '../contract/http';
+import type { Schedule, ScheduleFields, ScheduleList } from '../contract/schedule';
 import type { AgentList, StreamName, Task, TaskPage, TaskState } from '../contract/task';
 import { version } from '../package.json';
 import type { CliConfig } from './config';
@@ -53,6 +54,14 @@ export type ApiClient = {
   /** GET /agents: the list, and the body as it came (for --json). */
   listAgents(): Promise<{ list: AgentList; text: string }>;
   readOutput(id: string, stream: StreamName, offset: number, waitSeconds: number, signal?: AbortSignal): Promise<OutputRead>;
+  /** POST /schedules */
+  createSchedule(body: ScheduleFields): Promise<Schedule>;
+  /** GET /schedules: the list, and the body as it came (for --json). */
+  listSchedules(): Promise<{ list: ScheduleList; text: string }>;
+  /** PATCH /schedules/{id} */
+  updateSchedule(id: string, body: Partial<ScheduleFields>): Promise<Schedule>;
+  /** DELETE /schedules/{id} */
+  deleteSchedule(id: string): Promise<void>;
 };
 
 /** Plain requests; a held read gets its wait on top. */
@@ -170,6 +179,26 @@ export function createClient(config: CliConfig): ApiClient {
   };
 
   return {
+    async createSchedule(body) {
+      return (await json<Schedule>(await request('POST', ROUTES.schedules, { body }), ROUTES.schedules)).value;
+    },
+    async listSchedules() {
+      const { value, text } = await json<ScheduleList>(await request('GET', ROUTES.schedules), ROUTES.schedules);
+      if (!Array.isArray(value.schedules)) {
+        throw new ApiError(
+          'unusable',
+          `${config.url}${ROUTES.schedules} answered without a schedules list: is the server older than schedules?`,
+        );
+      }
+      return { list: value, text };
+    },
+    async updateSchedule(id, body) {
+      const path = pathFor(ROUTES.schedule, id);
+      return (await json<Schedule>(await request('PATCH', path, { body }), path)).value;
+    },
+    async deleteSchedule(id) {
+      await request('DELETE', pathFor(ROUTES.schedule, id));
+    },
     async createTask(body) {
       const res = await request('POST', ROUTES.tasks, { body });
       return (await json<Task>(res, ROUTES.tasks)).value;

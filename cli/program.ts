@@ -11,6 +11,7 @@ import { cancel } from './commands/cancel';
 import { logs } from './commands/logs';
 import { type LsOptions, ls } from './commands/ls';
 import { type RunOptions, run } from './commands/run';
+import { type ScheduleAddOptions, scheduleAdd, scheduleLs, schedulePause, scheduleRm } from './commands/schedule';
 import { show } from './commands/show';
 import { wait } from './commands/wait';
 import { type ConnectionFlags, DEFAULT_URL } from './config';
@@ -62,6 +63,13 @@ Examples:
   taskexec run --detach sleep 300
   taskexec run --label gpu --priority 10 -- ./train.sh
   taskexec run --at 2027-01-01T09:00:00Z --detach -- ./report.sh`;
+
+const SCHEDULE_EXAMPLES = `
+Options may come anywhere; everything after -- is the command, as words (quote the cron).
+
+Examples:
+  taskexec schedule add nightly-backup "0 3 * * *" --timezone Europe/Berlin -- ./backup.sh
+  taskexec schedule add heartbeat "*/10 * * * * *" -- curl -fsS https://example.com/ping`;
 
 /** Parses argv (without node and the script); help and usage errors are written here, to out and err. */
 export function parseArgs(argv: string[], out: Writer, err: Writer): Parsed {
@@ -139,6 +147,44 @@ export function parseArgs(argv: string[], out: Writer, err: Writer): Parsed {
   verb('agents', 'list the agents seen in the last 10 minutes: idle, busy (with their task) or gone')
     .option('--json', "print the API's answer as it came")
     .action((o: { json?: boolean }, cmd: Command) => start(cmd, (ctx) => agents(ctx, o)));
+  const schedule = verb('schedule', 'run a command on a cron schedule: add, ls, pause, resume, rm');
+  const sub = (name: string, description: string) => {
+    const cmd = schedule.command(name).description(description);
+    connectionOptions(cmd);
+    cmd.exitOverride((e) => {
+      throw Object.assign(e, { helpCommand: `taskexec schedule ${name}` });
+    });
+    return cmd;
+  };
+  sub('add', 'create a schedule: each tick of CRON runs the command once')
+    .argument('<name>', 'a unique name')
+    .argument('<cron>', '5 fields (minute hour day month weekday) or 6 (seconds first), quoted: "0 3 * * *"')
+    .argument('<command...>', 'the command, as words')
+    .option('--timezone <zone>', 'the IANA zone the fields are read in (default UTC), e.g. Europe/Berlin')
+    .option('--timeout <seconds>', `each task's timeout (1-${MAX_TIMEOUT_SECONDS}; default 3600)`, wholeNumber(1, MAX_TIMEOUT_SECONDS))
+    .option('--priority <n>', "each task's priority (-1000 to 1000; default 0)", integer(-1000, 1000))
+    .option('--label <labels>', "each task's labels (comma-separated, or repeat the option)", collect)
+    .option('--paused', 'create it paused')
+    .option('--json', 'print the schedule as JSON')
+    .addHelpText('after', SCHEDULE_EXAMPLES)
+    .action((name: string, cron: string, words: string[], o: ScheduleAddOptions, cmd: Command) =>
+      start(cmd, (ctx) => scheduleAdd(ctx, name, cron, words, o)),
+    );
+  sub('ls', 'list schedules by name, with their next and last run')
+    .option('--json', "print the API's answer as it came")
+    .action((o: { json?: boolean }, cmd: Command) => start(cmd, (ctx) => scheduleLs(ctx, o)));
+  for (const [name, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    sub(name, paused ? 'pause a schedule: no task until resumed' : 'resume a schedule at its next tick (the paused ones are not caught up)')
+      .argument('<schedule>', 'its id or name')
+      .option('--json', 'print the schedule as JSON')
+      .action((ref: string, o: { json?: boolean }, cmd: Command) => start(cmd, (ctx) => schedulePause(ctx, ref, paused, o)));
+  }
+  sub('rm', 'delete a schedule (its tasks stay)')
+    .argument('<schedule>', 'its id or name')
+    .action((ref: string, _o: unknown, cmd: Command) => start(cmd, (ctx) => scheduleRm(ctx, ref)));
 
   try {
     program.parse(argv, { from: 'user' });

@@ -25,6 +25,10 @@ export const ROUTES = {
   agents: '/agents',
   /** an agent says it stopped (its own X-Agent-Id, agent token): it is `gone` at once */
   agentStop: '/agents/{id}/stop',
+  /** POST: create; GET: list (CONTRACT §12) */
+  schedules: '/schedules',
+  /** GET, PATCH, DELETE one schedule */
+  schedule: '/schedules/{id}',
 } as const;
 
 /** A concrete path: the template with its {id} filled in (URL-encoded). */
@@ -120,3 +124,16 @@ export function labelProblem(labels: readonly string[]): string | null {
 export function canonicalLabels(labels: readonly string[]): string[] {
   return [...new Set(labels)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
+/** A schedule's name: 1 to this many characters, printable, no control characters. */
+export const SCHEDULE_NAME_MAX_CHARS = 200;
+/** The longest cron expression read (croner's own limits apply inside it). */
+export const CRON_MAX_CHARS = 200;
+/** The longest IANA time zone name read (the longest real one is 32). */
+export const TIMEZONE_MAX_CHARS = 64;
+/**
+ * GET /schedules answers at most this many schedules (by name), with `truncated: true` when
+ * there are more: a schedule is a few hundred bytes plus its command, so a page stays bounded.
+ */
+export const MAX_SCHEDULES_LISTED = 500;
+/** A schedule's command in GET /schedules is cut like list items of GET /tasks (GET /schedules/{id} has it whole). */
+export const SCHEDULE_LIST_COMMAND_MAX_CHARS = LIST_COMMAND_MAX_CHARS;

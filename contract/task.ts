@@ -38,6 +38,9 @@ export type Task = {
   labels: string[];
   /** when the task may run: its runAt, else its creation time */
   runAt: string;
+  /** set on tasks made by a schedule's tick (CONTRACT §12): the schedule (which may since be deleted) and the tick */
+  scheduleId?: string;
+  scheduledFor?: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

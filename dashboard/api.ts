@@ -4,6 +4,7 @@
  * header, problem+json details surfaced as ApiError.
  */
 import { HEADERS, pathFor, ROUTES } from '../contract/http';
+import type { Schedule, ScheduleFields, ScheduleList } from '../contract/schedule';
 import type { AgentList, Problem, StreamName, Task, TaskOverview, TaskPage, TaskState } from '../contract/task';
 
 const TOKEN_KEY = 'taskexec.apiToken';
@@ -107,4 +108,32 @@ export async function readOutput(id: string, stream: StreamName, offset: number,
     state: res.headers.get(HEADERS.taskState) as TaskState | null,
     complete: res.headers.get(HEADERS.outputComplete) === 'true',
   };
+}
+
+/** GET /schedules: every schedule by name (at most MAX_SCHEDULES_LISTED). */
+export function listSchedules(signal?: AbortSignal): Promise<ScheduleList> {
+  return callJson<ScheduleList>(ROUTES.schedules, {}, signal);
+}
+
+/** POST /schedules */
+export function createSchedule(body: ScheduleFields): Promise<Schedule> {
+  return callJson<Schedule>(ROUTES.schedules, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/** PATCH /schedules/{id}: pause or resume. */
+export function setSchedulePaused(id: string, paused: boolean): Promise<Schedule> {
+  return callJson<Schedule>(pathFor(ROUTES.schedule, id), {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ paused }),
+  });
+}
+
+/** DELETE /schedules/{id} */
+export async function deleteSchedule(id: string): Promise<void> {
+  await call(pathFor(ROUTES.schedule, id), { method: 'DELETE' });
 }

@@ -7,6 +7,7 @@ import { type ComponentChildren, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, storeToken, taskSummary, whenUnauthorized } from './api';
 import { AgentsPage } from './views/agents';
+import { SchedulesPage } from './views/schedules';
 import { SignIn } from './views/sign-in';
 import { TaskDetail } from './views/task';
 import { TasksPage } from './views/tasks';
@@ -32,6 +33,7 @@ const VIEWS: View[] = [
     render: (p) => <TaskDetail id={p.id as string} />,
   },
   { nav: 'Agents', href: '#/agents', match: (hash) => (hash === '#/agents' ? {} : null), render: () => <AgentsPage /> },
+  { nav: 'Schedules', href: '#/schedules', match: (hash) => (hash === '#/schedules' ? {} : null), render: () => <SchedulesPage /> },
   { nav: 'Tasks', href: '#/', match: () => ({}), render: () => <TasksPage /> },
 ];
 

@@ -4,12 +4,16 @@
  */
 import { AGENT_BODY_LIMIT, EMPTY_BODY_LIMIT, OUTPUT_BODY_LIMIT, ROUTES, USER_BODY_LIMIT } from '../contract/http';
 import * as cancelTask from './cancel-task/handler';
+import * as createSchedule from './create-schedule/handler';
 import * as createTask from './create-task/handler';
+import * as deleteSchedule from './delete-schedule/handler';
 import * as finishTask from './finish-task/handler';
+import * as getSchedule from './get-schedule/handler';
 import * as getTask from './get-task/handler';
 import * as health from './health/handler';
 import * as heartbeatTask from './heartbeat-task/handler';
 import * as listAgents from './list-agents/handler';
+import * as listSchedules from './list-schedules/handler';
 import * as listTasks from './list-tasks/handler';
 import * as metrics from './metrics/handler';
 import * as pickTask from './pick-task/handler';
@@ -20,9 +24,10 @@ import type { Audience } from './shared/auth';
 import type { BuildHandler, DepsSource, Handler } from './shared/middleware';
 import * as stopAgent from './stop-agent/handler';
 import * as taskSummary from './task-summary/handler';
+import * as updateSchedule from './update-schedule/handler';
 
 export type Route = {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** API Gateway path syntax: `{id}` for a parameter */
   path: string;
   /** the handler's folder under functions/ (also its SAM function's entry point) */
@@ -56,6 +61,11 @@ const table: readonly (Omit<Route, 'audience' | 'build'> & { build: BuildHandler
   { method: 'GET', path: ROUTES.agents, dir: 'list-agents', build: listAgents.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.agentStop, dir: 'stop-agent', build: stopAgent.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'GET', path: ROUTES.metrics, dir: 'metrics', build: metrics.build, bodyLimit: EMPTY_BODY_LIMIT, lambda: false },
+  { method: 'POST', path: ROUTES.schedules, dir: 'create-schedule', build: createSchedule.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.schedules, dir: 'list-schedules', build: listSchedules.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.schedule, dir: 'get-schedule', build: getSchedule.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'PATCH', path: ROUTES.schedule, dir: 'update-schedule', build: updateSchedule.build, bodyLimit: USER_BODY_LIMIT },
+  { method: 'DELETE', path: ROUTES.schedule, dir: 'delete-schedule', build: deleteSchedule.build, bodyLimit: EMPTY_BODY_LIMIT },
 ];
 
 /** The route table, each route with its handler's audience. */

@@ -24,6 +24,9 @@ const finishRunning =
   (url: string, s: Seeded) =>
     call(url, 'POST', `/tasks/${s.running}/finish`, { body, headers: headers(s) });
 const OK_FINISH = { exitCode: 0, stdout: 'ok\n', stderr: '' };
+const schedule = (change: Record<string, unknown>) => (url: string) =>
+  call(url, 'POST', '/schedules', { body: { name: 'bad', cron: '0 3 * * *', command: 'true', ...change } });
+const NO_SCHEDULE = '7d0c7a34-3c55-4c0e-9d43-000000000001';
 
 const CASES: Case[] = [
   ['POST /tasks with malformed JSON', 400, createRaw('{"command": echo hi}')],
@@ -204,6 +207,22 @@ const CASES: Case[] = [
     400,
     (url) => call(url, 'POST', '/agents/agent-a/stop', { raw: '{', headers: { ...JSON_TYPE, ...agentHeaders('agent-a') } }),
   ],
+  ['POST /schedules with a 4-field cron', 400, schedule({ cron: '* * * *' })],
+  ['POST /schedules with a cron minute of 60', 400, schedule({ cron: '60 * * * *' })],
+  ['POST /schedules with a "?" in cron', 400, schedule({ cron: '0 0 ? * *' })],
+  ['POST /schedules with @daily', 400, schedule({ cron: '@daily' })],
+  ['POST /schedules with a cron that never fires', 400, schedule({ cron: '0 0 31 2 *' })],
+  ['POST /schedules with an unknown timezone', 400, schedule({ timezone: 'Mars/Olympus' })],
+  ['POST /schedules with an offset timezone', 400, schedule({ timezone: '+01:00' })],
+  ['POST /schedules with an empty name', 400, schedule({ name: '' })],
+  ['POST /schedules with a name over 200 characters', 400, schedule({ name: 'n'.repeat(201) })],
+  ['POST /schedules with a NUL in the command', 400, schedule({ command: 'echo a\u0000b' })],
+  ['POST /schedules with an unknown field', 400, schedule({ every: '1h' })],
+  ['POST /schedules with a body over 1 MiB', 413, schedule({ command: 'x'.repeat(MiB) })],
+  ['PATCH /schedules/{id} of an unknown id', 404, (url) => call(url, 'PATCH', `/schedules/${NO_SCHEDULE}`, { body: { paused: true } })],
+  ['PATCH /schedules/{id} with an empty body object', 400, (url) => call(url, 'PATCH', `/schedules/${NO_SCHEDULE}`, { body: {} })],
+  ['DELETE /schedules/{id} of an id that is not a UUID', 400, (url) => call(url, 'DELETE', '/schedules/xyz')],
+  ['GET /schedules with a query parameter', 400, (url) => call(url, 'GET', '/schedules?limit=1')],
 ];
 
 describe.each(stores)('bad input on $name', (store) => {
@@ -211,7 +230,10 @@ describe.each(stores)('bad input on $name', (store) => {
   let seeded: Seeded;
 
   /** Every row of the tasks table, every column, in creation order. */
-  const snapshot = () => server.db.query('select * from tasks order by seq');
+  const snapshot = async () => [
+    await server.db.query('select * from tasks order by seq'),
+    await server.db.query('select * from schedules order by name'),
+  ];
 
   beforeAll(async () => {
     server = await startTestServer(store);

@@ -36,7 +36,7 @@ type Expectation = number | 'ok' | 'rejected';
 type Audience = 'public' | 'user' | 'agent';
 
 /** Ids of the tasks the cases aim at: a running task (held by AGENT) and a queued one. */
-type Seeded = { running: string; queued: string; leaseToken: string };
+type Seeded = { running: string; queued: string; leaseToken: string; schedule: string };
 
 /** What openapi.yaml and the route table say of a route, known before any request is sent. */
 type Facts = {
@@ -150,6 +150,61 @@ const BODY_SPECS: Record<string, BodySpec> = {
     ints: {},
     strings: {},
   },
+  'create-schedule': {
+    valid: {
+      name: 'hostile',
+      cron: '0 3 * * *',
+      command: 'echo hostile',
+      timezone: 'Europe/Berlin',
+      timeoutSeconds: 600,
+      priority: 0,
+      labels: [],
+      paused: false,
+    },
+    optional: false,
+    wrong: {
+      name: [42, null, true, [], {}, '', ' ', 'a\nb', 'n'.repeat(201)],
+      cron: [
+        42,
+        null,
+        [],
+        {},
+        '',
+        '* * * *',
+        '* * * * * * *',
+        '61 * * * *',
+        '@daily',
+        '? * * * *',
+        '0 0 31 2 *',
+        '0 3 * * *\n',
+        "0 3 * * *'; drop table schedules; --",
+        'x'.repeat(201),
+      ],
+      command: [42, null, true, [], {}, ''],
+      timezone: [42, null, [], {}, '', 'Mars/Olympus', '+01:00', 'UTC+1', '../../etc/passwd', 'Europe/Berlin ', 'A'.repeat(65)],
+      timeoutSeconds: ['60', null, true, [], {}, 0, 86401],
+      priority: ['1', null, true, [1], {}, 1001, -1001, 0.5],
+      labels: ['gpu', {}, true, 1, [1], [null], [''], ['-a'], ['a'.repeat(64)], ['a\u0000'], [{}]],
+      paused: ['yes', 1, null, [], {}],
+    },
+    ints: { timeoutSeconds: [1, 86400], priority: [-1000, 1000] },
+    strings: { command: true, name: true },
+  },
+  'update-schedule': {
+    valid: { paused: true },
+    optional: false,
+    wrong: {
+      name: [42, null, true, [], {}, '', 'a\u0007b'],
+      cron: [42, [], {}, '', '* * * *', '61 * * * *', '@hourly', '0 0 30 2 *'],
+      command: [42, true, [], {}, ' '],
+      timezone: [42, [], {}, '', 'Mars/Olympus', '-05:00'],
+      timeoutSeconds: ['60', true, [], 0, 86401],
+      paused: ['true', 0, [], {}],
+    },
+    ints: { timeoutSeconds: [1, 86400], priority: [-1000, 1000] },
+    strings: { command: true, name: true },
+  },
+  'delete-schedule': EMPTY_BODY,
   'heartbeat-task': EMPTY_BODY,
   'cancel-task': EMPTY_BODY,
   'pick-task': EMPTY_BODY,
@@ -177,15 +232,20 @@ function factsOf(route: Route): Facts {
   const headers = (operation.parameters ?? []).map((p) =>
     p.$ref ? OPENAPI.components.parameters[p.$ref.split('/').pop() as string]?.name : p.name,
   );
-  // A create documents 201 (and 200 for an idempotent repeat); every other route answers 200.
-  const okStatus = operation.responses?.['201'] === undefined ? 200 : 201;
+  // A create documents 201 (and 200 for an idempotent repeat), a delete 204; every other route answers 200.
+  const okStatus = operation.responses?.['201'] !== undefined ? 201 : route.method === 'DELETE' ? 204 : 200;
   return {
     route,
     audience,
     leaseToken: headers.includes('X-Lease-Token'),
     okStatus,
-    spec: route.method === 'POST' ? BODY_SPECS[route.dir] : undefined,
+    spec: takesBody(route) ? BODY_SPECS[route.dir] : undefined,
   };
+}
+
+/** Routes whose body is read (a GET's is ignored within its limit). */
+function takesBody(route: Route): boolean {
+  return route.method !== 'GET';
 }
 
 const isAgent = (f: Facts) => f.audience === 'agent';
@@ -195,7 +255,7 @@ const takesLease = (f: Facts) => f.leaseToken;
 const methodsAt = (template: string) => [...new Set(routes.filter((r) => r.path === template).map((r) => r.method))];
 
 /** Body cases apply as sent to POST routes with a known shape; GET routes ignore a body (within its limit). */
-const onBody = (b: Base, expect: Expectation): Expectation => (b.route.method === 'POST' && b.spec ? expect : 'ok');
+const onBody = (b: Base, expect: Expectation): Expectation => (takesBody(b.route) && b.spec ? expect : 'ok');
 
 const withBody = (b: Base, body: string | Buffer, extra: [string, string][] = [JSON_TYPE]): RawRequest => ({
   method: b.route.method,
@@ -727,7 +787,7 @@ METHOD_CASES.push({ name: 'an unknown method token', build: (b) => ({ request: {
 /** Expands per-field cases into one case per field and value. */
 function fieldCases(route: Route): Case[] {
   const spec = BODY_SPECS[route.dir];
-  if (!spec || route.method !== 'POST') return [];
+  if (!spec || !takesBody(route)) return [];
   const out: Case[] = [];
   for (const fc of FIELD_CASES) {
     const fields = Object.keys(fc.kind === 'wrong' ? spec.wrong : fc.kind === 'ints' ? spec.ints : spec.strings);
@@ -824,6 +884,7 @@ describe.each(stores)('hostile input on $name', (store) => {
   const snapshot = async () => ({
     tasks: await server.db.query('select * from tasks order by seq'),
     output: await server.db.query('select * from task_output order by task_id, stream, start_offset'),
+    schedules: await server.db.query('select * from schedules order by name'),
   });
   const userAuth: [string, string] = ['Authorization', `Bearer ${API_TOKEN}`];
   const agentAuth: [string, string] = ['Authorization', `Bearer ${AGENT_TOKEN}`];
@@ -831,6 +892,7 @@ describe.each(stores)('hostile input on $name', (store) => {
   /** A running task held by AGENT and a queued one, on an otherwise empty table. */
   async function reseed(): Promise<void> {
     await server.db.query('delete from tasks');
+    await server.db.query('delete from schedules');
     const post = async (command: string) => {
       const reply = await call(server.url, 'POST', '/tasks', {
         body: { command, timeoutSeconds: 86400 },
@@ -843,19 +905,36 @@ describe.each(stores)('hostile input on $name', (store) => {
     const picked = await call(server.url, 'GET', '/tasks/pick', { headers: { authorization: agentAuth[1], 'x-agent-id': AGENT } });
     expect(picked.body).toMatchObject({ id: running, state: 'running' });
     const queued = await post('echo queued');
-    seeded = { running, queued, leaseToken: (picked.body as { leaseToken: string }).leaseToken };
+    // paused: no tick of it may add a task while a case runs
+    const schedule = await call(server.url, 'POST', '/schedules', {
+      body: { name: 'seeded', cron: '0 3 * * *', command: 'echo seeded', paused: true },
+      headers: { authorization: userAuth[1] },
+    });
+    expect(schedule.status).toBe(201);
+    seeded = {
+      running,
+      queued,
+      leaseToken: (picked.body as { leaseToken: string }).leaseToken,
+      schedule: (schedule.body as { id: string }).id,
+    };
     dirty = false;
   }
 
   async function baseFor(f: Facts): Promise<Base> {
     if (dirty) await reseed();
-    // POST /agents/{id}/stop names the calling agent itself; task routes a seeded task.
-    const id = f.route.path.startsWith('/agents/') ? encodeURIComponent(AGENT) : f.leaseToken ? seeded.running : seeded.queued;
+    // POST /agents/{id}/stop names the calling agent itself; a schedule route a seeded schedule; task routes a seeded task.
+    const id = f.route.path.startsWith('/agents/')
+      ? encodeURIComponent(AGENT)
+      : f.route.path.startsWith('/schedules/')
+        ? seeded.schedule
+        : f.leaseToken
+          ? seeded.running
+          : seeded.queued;
     const path = f.route.path.replace('{id}', id).replace('{file}', asset);
     const headers: [string, string][] =
       f.audience === 'public' ? [] : f.audience === 'user' ? [userAuth] : [agentAuth, ['X-Agent-Id', AGENT]];
     if (f.leaseToken) headers.push(['X-Lease-Token', seeded.leaseToken]);
-    return { ...f, path, headers, body: f.route.method === 'POST' ? (f.spec?.valid ?? {}) : undefined };
+    return { ...f, path, headers, body: takesBody(f.route) ? (f.spec?.valid ?? {}) : undefined };
   }
 
   /** Sends one request and checks everything that holds for every answer. */
@@ -929,28 +1008,31 @@ describe.each(stores)('hostile input on $name', (store) => {
   });
 
   describe('path tricks', () => {
-    it.each(pathTricks({ running: 'R', queued: 'Q', leaseToken: '' }).map(([name], i) => [name, i] as const))('%s', async (_name, i) => {
-      if (dirty) await reseed();
-      const [, target, expectation] = pathTricks(seeded)[i] as ReturnType<typeof pathTricks>[number];
-      for (const method of ['GET', 'POST']) {
-        for (const auth of [userAuth, agentAuth]) {
-          const headers: [string, string][] = [auth, ['X-Agent-Id', AGENT], ['X-Lease-Token', seeded.leaseToken]];
-          const request = (to: string): RawRequest => ({
-            method,
-            target: to,
-            headers: method === 'POST' ? [...headers, JSON_TYPE] : headers,
-            body: method === 'POST' ? '{}' : undefined,
-          });
-          if (typeof expectation !== 'object') {
-            await send(request(target), expectation);
-            continue;
+    it.each(pathTricks({ running: 'R', queued: 'Q', leaseToken: '', schedule: 'S' }).map(([name], i) => [name, i] as const))(
+      '%s',
+      async (_name, i) => {
+        if (dirty) await reseed();
+        const [, target, expectation] = pathTricks(seeded)[i] as ReturnType<typeof pathTricks>[number];
+        for (const method of ['GET', 'POST']) {
+          for (const auth of [userAuth, agentAuth]) {
+            const headers: [string, string][] = [auth, ['X-Agent-Id', AGENT], ['X-Lease-Token', seeded.leaseToken]];
+            const request = (to: string): RawRequest => ({
+              method,
+              target: to,
+              headers: method === 'POST' ? [...headers, JSON_TYPE] : headers,
+              body: method === 'POST' ? '{}' : undefined,
+            });
+            if (typeof expectation !== 'object') {
+              await send(request(target), expectation);
+              continue;
+            }
+            // None of these requests changes a row: a GET, a 401 or a 405, or a create without a command.
+            const canonical = await rawRequest(server.url, request(expectation.sameAs));
+            await send(request(target), canonical.status);
           }
-          // None of these requests changes a row: a GET, a 401 or a 405, or a create without a command.
-          const canonical = await rawRequest(server.url, request(expectation.sameAs));
-          await send(request(target), canonical.status);
         }
-      }
-    });
+      },
+    );
 
     it('answers CONNECT with 405 problem+json', async () => {
       await send({ method: 'CONNECT', target: 'evil.example:443', headers: [['Host', 'evil.example:443']] }, 405);
@@ -1038,7 +1120,15 @@ describe.each(stores)('requests a web page makes, without tokens, on $name', (st
     const running = await post('sleep 100');
     const picked = await call(server.url, 'GET', '/tasks/pick', { headers: { 'x-agent-id': AGENT } });
     const queued = await post('echo queued');
-    seeded = { running: running.id, queued: queued.id, leaseToken: (picked.body as { leaseToken: string }).leaseToken };
+    const schedule = await call(server.url, 'POST', '/schedules', {
+      body: { name: 'seeded', cron: '0 3 * * *', command: 'true', paused: true },
+    });
+    seeded = {
+      running: running.id,
+      queued: queued.id,
+      leaseToken: (picked.body as { leaseToken: string }).leaseToken,
+      schedule: (schedule.body as { id: string }).id,
+    };
   });
   afterAll(async () => {
     await server.stop();
@@ -1067,9 +1157,15 @@ describe.each(stores)('requests a web page makes, without tokens, on $name', (st
       const own = route.audience === 'agent' && route.path.startsWith('/tasks/{id}/');
       const path = route.path.replace(
         '{id}',
-        route.path.startsWith('/agents/') ? encodeURIComponent(AGENT) : own ? seeded.running : seeded.queued,
+        route.path.startsWith('/agents/')
+          ? encodeURIComponent(AGENT)
+          : route.path.startsWith('/schedules/')
+            ? seeded.schedule
+            : own
+              ? seeded.running
+              : seeded.queued,
       );
-      const spec = route.method === 'POST' ? BODY_SPECS[route.dir] : undefined;
+      const spec = takesBody(route) ? BODY_SPECS[route.dir] : undefined;
       const before = await snapshot();
       const reply = await rawRequest(server.url, {
         method: route.method,
@@ -1078,9 +1174,9 @@ describe.each(stores)('requests a web page makes, without tokens, on $name', (st
           ...headers(server.port),
           ['X-Agent-Id', AGENT],
           ['X-Lease-Token', seeded.leaseToken],
-          ...(route.method === 'POST' ? [JSON_TYPE] : []),
+          ...(takesBody(route) ? [JSON_TYPE] : []),
         ],
-        body: route.method === 'POST' ? JSON.stringify(spec?.valid ?? {}) : undefined,
+        body: takesBody(route) ? JSON.stringify(spec?.valid ?? {}) : undefined,
       });
       expect({ route: route.dir, status: reply.status }).toEqual({ route: route.dir, status });
       expect(reply.headers['content-type']).toMatch(/^application\/problem\+json/);

@@ -80,6 +80,8 @@ describe.each(stores)('GET /metrics on $name', (store) => {
       taskexec_outputs_truncated_total: 'counter',
       taskexec_tasks_deleted_total: 'counter',
       taskexec_http_responses_total: 'counter',
+      taskexec_schedule_ticks_created_total: 'counter',
+      taskexec_schedule_ticks_skipped_total: 'counter',
       taskexec_task_queue_wait_seconds: 'histogram',
       taskexec_task_run_seconds: 'histogram',
     });

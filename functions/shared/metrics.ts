@@ -70,6 +70,18 @@ export const COUNTERS = {
     help: 'HTTP answers of this server by route template (METHOD /path/{id}; "unmatched" for none) and status.',
     labels: ['route', 'status'],
   },
+  scheduleTicksCreated: {
+    name: 'taskexec_schedule_ticks_created_total',
+    help: 'Schedule ticks this server claimed and made a task for (each tick is claimed by one server).',
+    labels: [],
+    initial: [{}],
+  },
+  scheduleTicksSkipped: {
+    name: 'taskexec_schedule_ticks_skipped_total',
+    help: 'Schedule ticks skipped by this server as more than one period late (every server was down, or a round ran late).',
+    labels: [],
+    initial: [{}],
+  },
 } as const satisfies Record<string, CounterDef>;
 
 /** Histograms of this process. */

@@ -197,7 +197,7 @@ export function createApp(routes: readonly Route[], deps: Deps): express.Express
   for (const route of routes) {
     const handler = route.build(deps);
     const routeName = `${route.method} ${route.path}`;
-    const method = route.method.toLowerCase() as 'get' | 'post';
+    const method = route.method.toLowerCase() as 'get' | 'post' | 'patch' | 'delete';
     // A body over the limit is refused from its Content-Length, before any of it arrives (the
     // body reader would read it all, throwing it away, before answering), and the connection
     // is closed after the answer. A chunked body is cut off at the limit by the reader.

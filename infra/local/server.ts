@@ -16,6 +16,7 @@ import { createLogger, requestLog } from '../../functions/shared/logger';
 import { promoteDue } from '../../functions/shared/promotion';
 import { applyRetention, vacuumEmbedded } from '../../functions/shared/retention';
 import { answerClientErrors, createApp } from './app';
+import { startScheduleTimer, type TickTotals } from './schedule-timer';
 
 /**
  * Node's HTTP server settings, on purpose. The defaults let a client take 60 s to send its
@@ -52,6 +53,8 @@ export type RunningServer = {
   db: Db;
   deps: Deps;
   server: Server;
+  /** what this server's schedule timer did (infra/local/schedule-timer.ts) */
+  scheduleTicks: TickTotals;
   /** Stops accepting, lets in-flight requests end (up to graceMs), closes the database. */
   close(graceMs?: number): Promise<void>;
 };
@@ -118,6 +121,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         }, VACUUM_INTERVAL_MS)
       : undefined;
   vacuum?.unref();
+  const ticker = startScheduleTimer({ ...deps, log: requestLog(logger, { handler: 'schedules' }) }, deps.lease.reaperIntervalMs);
   const app = createApp(routes, deps);
   const server = createServer(HTTP_OPTIONS, app);
   server.maxConnections = MAX_CONNECTIONS;
@@ -143,11 +147,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     db,
     deps,
     server,
+    scheduleTicks: ticker.totals,
     close(graceMs = 10000) {
       closing ??= (async () => {
         clearInterval(reaper);
         clearInterval(promoter);
         clearInterval(vacuum);
+        await ticker.stop();
         const closed = new Promise<void>((r) => server.close(() => r()));
         // Held picks answer now (204) instead of holding the shutdown for up to 20 s.
         await closeDeps(deps);

@@ -22,7 +22,7 @@ const functions = samFunctions(template);
 /** Entry points beyond handler.ts: the dashboard's browser bundle, built beside the Root function's handler. */
 const EXTRA_ENTRIES: Record<string, string[]> = { root: ['functions/root/browser.ts'] };
 /** Functions that answer no route: run on a schedule. */
-const SCHEDULED: Record<string, string> = { 'expire-leases': 'rate(1 minute)' };
+const SCHEDULED: Record<string, string> = { 'expire-leases': 'rate(1 minute)', 'run-schedules': 'rate(1 minute)' };
 
 const key = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
 /** The routes template.yaml deploys: all but the local-only ones (GET /metrics: on Lambda the figures go to CloudWatch). */

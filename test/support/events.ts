@@ -6,7 +6,7 @@ import type { Context } from 'aws-lambda';
 import type { Event } from '../../functions/shared/http';
 
 export type EventSpec = {
-  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path?: string;
   /** a string is sent as-is; anything else as JSON, with Content-Type application/json unless headers set one */
   body?: unknown;

@@ -14,6 +14,7 @@ import * as metricStatements from '../../functions/shared/db/metrics';
 import * as outputStatements from '../../functions/shared/db/output';
 import * as retentionStatements from '../../functions/shared/db/retention';
 import * as scheduledStatements from '../../functions/shared/db/scheduled';
+import * as scheduleStatements from '../../functions/shared/db/schedules';
 import * as taskStatements from '../../functions/shared/db/tasks';
 import type { Log } from '../../functions/shared/logger';
 import type { QueueSignal } from '../../functions/shared/queue-signal';
@@ -29,12 +30,13 @@ const statements = {
   ...agentStatements,
   ...metricStatements,
   ...finishStatements,
+  ...scheduleStatements,
 };
 
 /** The SQL functions of those modules (toTask maps rows; it runs no statement). */
 export type StatementName = Exclude<
   keyof typeof statements,
-  'toTask' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL' | 'queuedPayloadSql' | 'AGENTS_LIST_LIMIT' | 'GAUGE_COUNT_LIMIT'
+  'toTask' | 'toSchedule' | 'QUEUED_CHANNEL' | 'OUTPUT_CHANNEL' | 'queuedPayloadSql' | 'AGENTS_LIST_LIMIT' | 'GAUGE_COUNT_LIMIT'
 >;
 
 type Rows = readonly object[];
@@ -51,7 +53,7 @@ function statementTexts(): Promise<Map<string, StatementName>> {
   named ??= (async () => {
     const byText = new Map<string, StatementName>();
     for (const [name, fn] of Object.entries(statements)) {
-      if (typeof fn !== 'function' || name === 'toTask' || name === 'queuedPayloadSql') continue;
+      if (typeof fn !== 'function' || name === 'toTask' || name === 'toSchedule' || name === 'queuedPayloadSql') continue;
       let text: string | undefined;
       const recorder: Queryable = {
         query: async <R>(sql: string) => {

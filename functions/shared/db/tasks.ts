@@ -61,6 +61,9 @@ export type TaskRow = {
   label_key: string;
   /** when it may run: runAt, else created_at */
   run_at: Date;
+  /** the schedule whose tick made it, and that tick (0007_schedules.sql); null otherwise */
+  schedule_id?: string | null;
+  scheduled_for?: Date | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -97,6 +100,10 @@ export function toTask(row: TaskRow): Task {
   if (row.command_truncated) task.commandTruncated = true;
   // List rows leave the usage columns out; a task's own answer always has `usage`.
   if (row.usage_cpu_user_seconds !== undefined) task.usage = toUsage(row);
+  if (row.schedule_id) {
+    task.scheduleId = row.schedule_id;
+    task.scheduledFor = iso(row.scheduled_for ?? null);
+  }
   if (row.stdout !== undefined) {
     task.stdout = row.stdout ?? '';
     task.stderr = row.stderr ?? '';
@@ -194,7 +201,7 @@ export async function selectTask(q: Queryable, id: string): Promise<TaskRow | nu
 
 // $4: commands are cut here, so a page never reads 1,000 commands of 64 KiB from the database.
 const LIST_COLUMNS =
-  'id, seq, left(command, $4::int) as command, char_length(command) > $4::int as command_truncated, state, timeout_seconds, exit_code, output_truncated, stdout_bytes, stderr_bytes, output_watched, error, agent_id, lease_token, lease_expires_at, deadline_at, cancel_requested, attempts, max_attempts, idempotency_key, request_hash, finish_hash, priority, labels, label_key, run_at, created_at, started_at, finished_at';
+  'id, seq, left(command, $4::int) as command, char_length(command) > $4::int as command_truncated, state, timeout_seconds, exit_code, output_truncated, stdout_bytes, stderr_bytes, output_watched, error, agent_id, lease_token, lease_expires_at, deadline_at, cancel_requested, attempts, max_attempts, idempotency_key, request_hash, finish_hash, priority, labels, label_key, run_at, schedule_id, scheduled_for, created_at, started_at, finished_at';
 
 export type ListQuery = {
   /** null: every state */
