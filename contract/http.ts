@@ -25,7 +25,7 @@ export const ROUTES = {
   agents: '/agents',
   /** an agent says it stopped (its own X-Agent-Id, agent token): it is `gone` at once */
   agentStop: '/agents/{id}/stop',
-  /** POST: create; GET: list (CONTRACT §12) */
+  /** POST: create; GET: list (docs/api.md, Schedules) */
   schedules: '/schedules',
   /** GET, PATCH, DELETE one schedule */
   schedule: '/schedules/{id}',
@@ -95,7 +95,7 @@ export const LIST_COMMAND_MAX_CHARS = 1024;
 /** A GET /tasks answer is at most this many bytes of JSON: further items go to the next page (nextCursor). */
 export const LIST_PAGE_MAX_BYTES = 1024 * 1024;
 
-/** POST /tasks priority: default and range (CONTRACT §11). */
+/** POST /tasks priority: default and range (docs/routing.md). */
 export const DEFAULT_PRIORITY = 0;
 export const MIN_PRIORITY = -1000;
 export const MAX_PRIORITY = 1000;
@@ -103,14 +103,14 @@ export const MAX_PRIORITY = 1000;
 export const MAX_LABELS = 16;
 /** 1-63 characters of letters, digits and `._:=-`, starting with a letter or digit. */
 export const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:=-]{0,62}$/;
-/** The furthest ahead a runAt may be (CONTRACT §12): the same moment a calendar year later. */
+/** The furthest ahead a runAt may be (docs/api.md, Schedules): the same moment a calendar year later. */
 export function latestRunAt(now: Date): Date {
   const limit = new Date(now.getTime());
   limit.setUTCFullYear(limit.getUTCFullYear() + 1);
   return limit;
 }
 
-/** Why a label list breaks the rules of CONTRACT §11, or null when it is fine. */
+/** Why a label list breaks the rules of docs/routing.md, or null when it is fine. */
 export function labelProblem(labels: readonly string[]): string | null {
   if (labels.length > MAX_LABELS) return `at most ${MAX_LABELS} labels are allowed (got ${labels.length})`;
   const bad = labels.find((l) => !LABEL_PATTERN.test(l));

@@ -1,5 +1,5 @@
 /**
- * The schedule resource (CONTRACT §12, docs/api.md "Schedules"): a command run on a cron
+ * The schedule resource (docs/api.md, Schedules, docs/api.md "Schedules"): a command run on a cron
  * schedule, each tick making one task. Types only.
  */
 

@@ -3,7 +3,7 @@
  * them (docs/api.md). Types and constants only: nothing here touches a database or the network.
  */
 
-/** `scheduled`: waiting for its runAt (CONTRACT §12), non-terminal, before queued. */
+/** `scheduled`: waiting for its runAt (docs/api.md, Schedules), non-terminal, before queued. */
 export const TASK_STATES = ['scheduled', 'queued', 'running', 'succeeded', 'failed', 'timed_out', 'canceled'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 export const TERMINAL_STATES = ['succeeded', 'failed', 'timed_out', 'canceled'] as const satisfies readonly TaskState[];
@@ -38,7 +38,7 @@ export type Task = {
   labels: string[];
   /** when the task may run: its runAt, else its creation time */
   runAt: string;
-  /** set on tasks made by a schedule's tick (CONTRACT §12): the schedule (which may since be deleted) and the tick */
+  /** set on tasks made by a schedule's tick (docs/api.md, Schedules): the schedule (which may since be deleted) and the tick */
   scheduleId?: string;
   scheduledFor?: string | null;
   createdAt: string;

@@ -1,5 +1,5 @@
 /**
- * CONTRACT §11 under concurrency: 20 pickers with different labels drain tasks spread over label
+ * docs/routing.md under concurrency: 20 pickers with different labels drain tasks spread over label
  * sets and priorities through claimNextQueuedTask, side by side on one pool (on real PostgreSQL,
  * each caller on its own connection). Each task goes to exactly one picker, never to one missing
  * a label, and within one label set each picker gets its tasks best first.

@@ -1,5 +1,5 @@
 /**
- * CONTRACT §11 (routing, retention) and §12 (runAt, `scheduled`) through the real app on both
+ * docs/routing.md (routing, retention) and §12 (runAt, `scheduled`) through the real app on both
  * stores: pick order by priority, then runAt, then creation; labels; promotion at runAt with the
  * clock moved either side of the boundary; cancel of a scheduled task; retention's cutoff.
  */

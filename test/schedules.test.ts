@@ -1,5 +1,5 @@
 /**
- * /schedules over HTTP on every store (CONTRACT §12): create, list, get, patch, delete, their
+ * /schedules over HTTP on every store (docs/api.md, Schedules): create, list, get, patch, delete, their
  * token rule and bad input, and the ticks with the clock moved (never slept): one task per tick,
  * pause, resume, delete, and a server down for three periods making one catch-up task.
  */

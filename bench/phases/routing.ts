@@ -1,5 +1,5 @@
 /**
- * Routing and delayed tasks (CONTRACT §11-12): pick through claimNextQueuedTask on a table of
+ * Routing and delayed tasks (docs/routing.md): pick through claimNextQueuedTask on a table of
  * `rows` queued tasks spread over 10 label sets and 5 priorities, against the same picks on a
  * table of a few hundred; and the promotion delay (startedAt - runAt) of delayed tasks reaching
  * idle agents through a real server.

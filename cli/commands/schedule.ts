@@ -1,5 +1,5 @@
 /**
- * `taskexec schedule add|ls|pause|resume|rm`: schedules (CONTRACT §12) from the command line.
+ * `taskexec schedule add|ls|pause|resume|rm`: schedules (docs/api.md, Schedules) from the command line.
  * A schedule is named by its id or its name (a name is looked up in GET /schedules).
  */
 import type { Schedule } from '../../contract/schedule';

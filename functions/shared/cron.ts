@@ -75,7 +75,7 @@ export function parseTimezone(value: unknown): string {
 export const SKIP_COUNT_STEPS = 100;
 
 /**
- * The missed-tick rule (CONTRACT §12) for a schedule whose tick `due` has come: the latest tick
+ * The missed-tick rule (docs/api.md, Schedules) for a schedule whose tick `due` has come: the latest tick
  * at or before `now` is the one to create (it is less than one period late by definition: the
  * tick after it is still ahead); every earlier due tick is more than one period late and is
  * skipped. Returns that tick, how many were skipped, and the next tick after now.

@@ -1,5 +1,5 @@
 /**
- * Promotion of delayed tasks (CONTRACT §12): scheduled tasks whose runAt has come become queued.
+ * Promotion of delayed tasks (docs/api.md, Schedules): scheduled tasks whose runAt has come become queued.
  * Run every second by the local server's timer (infra/local/server.ts), by the scheduled Lambda
  * (functions/expire-leases) and, throttled, by pick on its way through.
  */

@@ -1,5 +1,5 @@
 /**
- * Retention (CONTRACT §11, TASK_RETENTION): the reaper deletes tasks that ended longer ago than
+ * Retention (docs/routing.md, TASK_RETENTION): the reaper deletes tasks that ended longer ago than
  * the retention, a bounded batch at a time, and counts them (taskexec_tasks_deleted_total). Run
  * by the local server's reaper timer and by the scheduled Lambda (functions/expire-leases).
  */

@@ -1,5 +1,5 @@
 /**
- * The routing fields of a task (CONTRACT §11-12): priority, labels, runAt, and an agent's
+ * The routing fields of a task (docs/routing.md): priority, labels, runAt, and an agent's
  * X-Agent-Labels. Validation shared by POST /tasks, pick and anything else that creates tasks
  * (schedules), so every door states the same rule in the same words.
  */

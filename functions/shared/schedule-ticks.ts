@@ -1,5 +1,5 @@
 /**
- * Schedule ticks (CONTRACT §12): each due tick of each schedule becomes exactly one task. Run by
+ * Schedule ticks (docs/api.md, Schedules): each due tick of each schedule becomes exactly one task. Run by
  * the local server's timer (infra/local/server.ts, about once a second, waking at the earliest
  * tick) and on Lambda by functions/run-schedules every minute. Any number of them may run at
  * once: a tick is claimed in the database (claimScheduleTick), never in memory.

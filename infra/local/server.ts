@@ -44,7 +44,7 @@ export const MAX_CONNECTIONS = 4096;
 /** How often the embedded store is vacuumed (PGlite has no autovacuum; docs/configuration.md, TASK_RETENTION). */
 export const VACUUM_INTERVAL_MS = 10 * 60 * 1000;
 
-/** How often due scheduled tasks are promoted (CONTRACT §12: about a second of delay at most). */
+/** How often due scheduled tasks are promoted (docs/api.md, Schedules: about a second of delay at most). */
 export const PROMOTE_INTERVAL_MS = 1000;
 
 export type RunningServer = {
@@ -108,7 +108,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       .catch((error) => reaperLog.warn('lease expiry or retention failed', { error: (error as Error).message }));
   }, deps.lease.reaperIntervalMs);
   reaper.unref();
-  // Scheduled tasks whose runAt has come are queued within about a second (CONTRACT §12). The
+  // Scheduled tasks whose runAt has come are queued within about a second (docs/api.md, Schedules). The
   // statement is one index probe when nothing is due, so a 1 s tick costs next to nothing.
   const promoter = setInterval(() => {
     promoteDue({ ...deps, log: reaperLog }).catch((error) => reaperLog.warn('promotion failed', { error: (error as Error).message }));

@@ -1,4 +1,4 @@
--- Routing (CONTRACT §11) and delayed tasks (§12): priority, labels, run_at, the `scheduled` state,
+-- Routing (docs/routing.md) and delayed tasks (§12): priority, labels, run_at, the `scheduled` state,
 -- and the indexes of pick, promotion, ?label= and retention.
 
 -- scheduled: waiting for run_at (non-terminal, before queued).

@@ -1,4 +1,4 @@
--- Schedules (CONTRACT §12): a command run on a cron schedule, each tick exactly one task.
+-- Schedules (docs/api.md, Schedules): a command run on a cron schedule, each tick exactly one task.
 create table schedules (
   -- assigned by the server (crypto.randomUUID)
   id uuid primary key,

@@ -1,5 +1,5 @@
 /**
- * Retention (CONTRACT §11): deleting tasks that ended long ago, and vacuuming the embedded store.
+ * Retention (docs/routing.md): deleting tasks that ended long ago, and vacuuming the embedded store.
  */
 import type { Queryable } from './db';
 

@@ -1,5 +1,5 @@
 /**
- * Delayed tasks (CONTRACT §12): promotion of `scheduled` tasks whose run_at has come.
+ * Delayed tasks (docs/api.md, Schedules): promotion of `scheduled` tasks whose run_at has come.
  */
 import type { Queryable } from './db';
 import { QUEUED_CHANNEL, queuedPayloadSql } from './tasks';
