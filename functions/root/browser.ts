@@ -4,6 +4,7 @@
  * where ./root.ts reads them; infra/local/dashboard-build.ts builds it the same way locally.
  */
 import '../../dashboard/style.css';
+import '../../dashboard/ansi.css';
 import { startDashboard } from '../../dashboard/app';
 
 startDashboard(document.getElementById('app') as HTMLElement);
