@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { loadConfig } from '../functions/shared/config';
 import { insertTaskBacklog } from '../functions/shared/db/backlog';
 import type { Db, Queryable } from '../functions/shared/db/db';
+import { openEmbedded } from '../functions/shared/db/embedded';
 import { migrate } from '../functions/shared/db/migrate';
+import { openPostgres } from '../functions/shared/db/postgres';
 import { openDb } from '../functions/shared/deps';
 import { createScratchDatabase, withClient } from '../test/support/scratch-database';
 import type { BenchContext } from './context';
@@ -160,5 +162,48 @@ export async function openEmbeddedAt(dataDir: string, serverEnv: Record<string, 
     },
     explain: (fn) => explainIn(db, fn),
     close: () => db.close(),
+  };
+}
+
+/** A store of the standalone benches (bench:metrics, bench:routing), migrated. */
+export type StandaloneStore = {
+  name: 'pglite' | 'postgres';
+  db: Db;
+  /** vacuum analyze (and on PostgreSQL a checkpoint) after a bulk load */
+  maintain(): Promise<void>;
+  close(): Promise<void>;
+};
+
+/**
+ * Opens `name`: PGlite in memory, or a scratch database on the PostgreSQL of BENCH_DATABASE_URL
+ * (else TEST_DATABASE_URL), dropped on close; null, said through `say`, when neither is set.
+ */
+export async function openStandaloneStore(name: 'pglite' | 'postgres', say: (line: string) => void): Promise<StandaloneStore | null> {
+  if (name === 'pglite') {
+    const db = await openEmbedded({ dataDir: 'memory' });
+    await migrate(db);
+    return { name, db, maintain: () => db.exec('vacuum analyze tasks'), close: () => db.close() };
+  }
+  const url = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+  if (!url) {
+    say('postgres: skipped (set BENCH_DATABASE_URL or TEST_DATABASE_URL)');
+    return null;
+  }
+  const scratch = await createScratchDatabase(url);
+  const db = openPostgres({ kind: 'postgres', connectionString: scratch.url }, { poolMax: 12 });
+  await migrate(db);
+  return {
+    name,
+    db,
+    // On a connection of its own: the pool's statement timeout (15 s) would cut a vacuum of 1M rows.
+    maintain: () =>
+      withClient(scratch.url, async (c) => {
+        await c.query('vacuum analyze tasks');
+        await c.query('checkpoint');
+      }),
+    async close() {
+      await db.close();
+      await scratch.drop();
+    },
   };
 }

@@ -14,14 +14,10 @@ import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { TASK_STATES } from '../contract/task';
 import { insertTaskBacklog } from '../functions/shared/db/backlog';
-import type { Db } from '../functions/shared/db/db';
-import { openEmbedded } from '../functions/shared/db/embedded';
 import { selectGauges } from '../functions/shared/db/metrics';
-import { migrate } from '../functions/shared/db/migrate';
-import { openPostgres } from '../functions/shared/db/postgres';
 import { claimNextQueuedTask, extendTaskLease, type TaskRow } from '../functions/shared/db/tasks';
 import { COUNTERS, createMetrics, DURATION_BUCKETS, HISTOGRAMS, renderGauges } from '../functions/shared/metrics';
-import { createScratchDatabase } from '../test/support/scratch-database';
+import { openStandaloneStore, type StandaloneStore } from './database';
 import { concurrently, num, percentile } from './http';
 import { finishClaimed } from './phases/floor';
 
@@ -91,32 +87,6 @@ async function benchWriter(): Promise<void> {
   }
 }
 
-type Store = { name: string; db: Db; close(): Promise<void> };
-
-async function openStore(name: string): Promise<Store | null> {
-  if (name === 'pglite') {
-    const db = await openEmbedded({ dataDir: 'memory' });
-    await migrate(db);
-    return { name, db, close: () => db.close() };
-  }
-  const url = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-  if (!url) {
-    say('postgres: skipped (set BENCH_DATABASE_URL or TEST_DATABASE_URL)');
-    return null;
-  }
-  const scratch = await createScratchDatabase(url);
-  const db = openPostgres({ kind: 'postgres', connectionString: scratch.url }, { poolMax: 12 });
-  await migrate(db);
-  return {
-    name,
-    db,
-    async close() {
-      await db.close();
-      await scratch.drop();
-    },
-  };
-}
-
 async function timedRuns(n: number, fn: () => Promise<unknown>): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n + 3; i++) {
@@ -127,7 +97,7 @@ async function timedRuns(n: number, fn: () => Promise<unknown>): Promise<number[
   return out;
 }
 
-async function benchGauges(store: Store): Promise<void> {
+async function benchGauges(store: StandaloneStore): Promise<void> {
   const { db } = store;
   const t0 = performance.now();
   // In slices: one statement of a million rows outlasts the pool's statement timeout.
@@ -169,7 +139,7 @@ async function benchGauges(store: Store): Promise<void> {
   }
 }
 
-async function benchAgentWrites(store: Store): Promise<void> {
+async function benchAgentWrites(store: StandaloneStore): Promise<void> {
   const { db } = store;
   const n = store.name === 'pglite' ? 4000 : 10000;
   const workers = 10;
@@ -217,7 +187,7 @@ async function main(): Promise<void> {
   if (ONLY.includes('writer')) await benchWriter();
   for (const name of STORES) {
     if (!ONLY.includes('gauges') && !ONLY.includes('agents')) break;
-    const store = await openStore(name);
+    const store = await openStandaloneStore(name === 'pglite' ? 'pglite' : 'postgres', say);
     if (store === null) continue;
     try {
       if (ONLY.includes('agents')) await benchAgentWrites(store);

@@ -1,22 +1,6 @@
-/**
- * `npm run bench:routing [-- --rows N] [-- --stores postgres,pglite] [-- --only pick,promotion]`
- *
- * Routing and delayed tasks (docs/performance.md, "Routing"):
- * - pick: claimNextQueuedTask p50/p99 for an agent covering all 10 label sets and one covering 2,
- *   on a queue of a few thousand tasks, then on `--rows` (default 1,000,000) queued tasks over 10
- *   label sets and 5 priorities (target: within 2x), and the EXPLAIN ANALYZE of one pick;
- * - promotion: p50/p99 of startedAt - runAt over 200 delayed tasks reaching 8 idle agents
- *   (long-poll picks over HTTP against the real server, its 1 s promotion timer running).
- * PostgreSQL from BENCH_DATABASE_URL / TEST_DATABASE_URL (a scratch database, dropped after); PGlite in memory.
- */
-import { Client } from 'pg';
 import { loadConfig } from '../functions/shared/config';
-import type { Db } from '../functions/shared/db/db';
-import { openEmbedded } from '../functions/shared/db/embedded';
-import { migrate } from '../functions/shared/db/migrate';
-import { openPostgres } from '../functions/shared/db/postgres';
 import { startServer } from '../infra/local/server';
-import { createScratchDatabase } from '../test/support/scratch-database';
+import { openStandaloneStore } from './database';
 import { num } from './http';
 import { measurePromotionDelay, measureRoutedPick } from './phases/routing';
 
@@ -30,46 +14,10 @@ const ONLY = arg('only', 'pick,promotion').split(',');
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const f = (msValue: number) => `${msValue.toFixed(msValue < 10 ? 2 : 0)} ms`;
 
-type Store = { db: Db; maintain(): Promise<void>; close(): Promise<void> };
-
-async function openStore(name: string): Promise<Store | null> {
-  if (name === 'pglite') {
-    const db = await openEmbedded({ dataDir: 'memory' });
-    await migrate(db);
-    return { db, maintain: () => db.exec('vacuum analyze tasks'), close: () => db.close() };
-  }
-  const url = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-  if (!url) {
-    say('postgres: skipped (set BENCH_DATABASE_URL or TEST_DATABASE_URL)');
-    return null;
-  }
-  const scratch = await createScratchDatabase(url);
-  const db = openPostgres({ kind: 'postgres', connectionString: scratch.url }, { poolMax: 12 });
-  await migrate(db);
-  return {
-    db,
-    // On a connection of its own: the pool's statement timeout (15 s) would cut a vacuum of 1M rows.
-    async maintain() {
-      const client = new Client({ connectionString: scratch.url });
-      await client.connect();
-      try {
-        await client.query('vacuum analyze tasks');
-        await client.query('checkpoint');
-      } finally {
-        await client.end();
-      }
-    },
-    async close() {
-      await db.close();
-      await scratch.drop();
-    },
-  };
-}
-
 async function main(): Promise<void> {
   for (const name of STORES) {
     if (ONLY.includes('promotion')) {
-      const store = await openStore(name);
+      const store = await openStandaloneStore(name === 'pglite' ? 'pglite' : 'postgres', say);
       if (store !== null) {
         const server = await startServer(loadConfig({ SERVER_PORT: '0', LOG_LEVEL: 'error', TASK_RETENTION: '0' }), { db: store.db });
         try {
@@ -84,7 +32,7 @@ async function main(): Promise<void> {
       }
     }
     if (ONLY.includes('pick')) {
-      const store = await openStore(name);
+      const store = await openStandaloneStore(name === 'pglite' ? 'pglite' : 'postgres', say);
       if (store === null) continue;
       try {
         const r = await measureRoutedPick(store.db, ROWS, () => store.maintain());
