@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { canonicalLabels, labelProblem } from '../contract/http';
+import { canonicalLabels, isLoopbackHost, labelProblem, MIN_TOKEN_LENGTH } from '../contract/http';
 
 export type AgentLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -77,8 +77,6 @@ export function parseDuration(text: string): number | null {
 /** Variables a command inherits from the agent; nothing else (no tokens, no DB_*). */
 export const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR'] as const;
 export const TASK_ENV_PREFIX = 'TASK_ENV_';
-/** The server's minimum (functions/shared/config.ts MIN_TOKEN_LENGTH; the agent ships alone, so it is repeated). */
-const MIN_TOKEN_LENGTH = 16;
 
 type Env = Record<string, string | undefined>;
 
@@ -174,14 +172,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
   // The server refuses to start with a token this weak off loopback (functions/shared/config.ts);
   // an agent holding one would only ever get 401s.
   // On loopback the server takes a short token (it warns instead: no token at all is allowed there).
-  const loopbackServer = (() => {
-    try {
-      const h = new URL(backendUrl).hostname;
-      return h === 'localhost' || h === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(h);
-    } catch {
-      return false;
-    }
-  })();
+  const loopbackServer = URL.canParse(backendUrl) && isLoopbackHost(new URL(backendUrl).hostname);
   if (agentToken !== undefined && agentToken.length < MIN_TOKEN_LENGTH && !loopbackServer) {
     problems.push(`AGENT_TOKEN is ${agentToken.length} characters long; the server needs at least ${MIN_TOKEN_LENGTH}`);
   } else if (agentToken !== undefined && !/^[\x21-\x7e]+$/.test(agentToken)) {

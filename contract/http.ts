@@ -137,3 +137,14 @@ export const TIMEZONE_MAX_CHARS = 64;
 export const MAX_SCHEDULES_LISTED = 500;
 /** A schedule's command in GET /schedules is cut like list items of GET /tasks (GET /schedules/{id} has it whole). */
 export const SCHEDULE_LIST_COMMAND_MAX_CHARS = LIST_COMMAND_MAX_CHARS;
+
+/** The shortest token accepted off loopback: 16 characters (of the 64 hex that `openssl rand -hex 32` gives). */
+export const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * A host name that only this machine reaches (`localhost`, `::1` bracketed or not, 127.x.y.z):
+ * where the server binds to one, no token at all is required, and a short one is taken.
+ */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -2,6 +2,7 @@
  * Server configuration: read once from the environment, validated, frozen.
  * Nothing else in functions/ or infra/ reads process.env for settings.
  */
+import { isLoopbackHost, MIN_TOKEN_LENGTH } from '../../contract/http';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -116,25 +117,18 @@ export class EnvReader {
   }
 }
 
-/** The shortest token accepted: 16 characters (of the 64 hex that `openssl rand -hex 32` gives). */
-export const MIN_TOKEN_LENGTH = 16;
-
 /**
- * Why a token is refused, or null: under MIN_TOKEN_LENGTH characters, or characters a bearer
- * token cannot carry (the Authorization header is matched as `Bearer <no spaces>`). Never
- * echoes the token.
+ * Why a token is refused, or null: under MIN_TOKEN_LENGTH characters (unless `shortTaken`), or
+ * characters a bearer token cannot carry (the Authorization header is matched as
+ * `Bearer <no spaces>`). Never echoes the token.
  */
-export function tokenProblem(name: string, token: string | undefined): string | null {
+export function tokenProblem(name: string, token: string | undefined, shortTaken = false): string | null {
   if (token === undefined) return null;
-  if (token.length < MIN_TOKEN_LENGTH) {
+  if (token.length < MIN_TOKEN_LENGTH && !shortTaken) {
     return `${name} is ${token.length} characters long; use at least ${MIN_TOKEN_LENGTH}, e.g. ${name}=$(openssl rand -hex 32)`;
   }
   if (!/^[\x21-\x7e]+$/.test(token)) return `${name} must be printable ASCII without spaces, e.g. ${name}=$(openssl rand -hex 32)`;
   return null;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 const RETENTION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
@@ -190,16 +184,15 @@ export function loadConfig(env: Env = process.env): ServerConfig {
   // A short token is refused wherever the API can be reached from elsewhere (and always on
   // Lambda). On a loopback bind, where no token at all is allowed, a short one is still better
   // than none: it is taken, with a warning at start (checkExposure).
-  const shortTokensTaken = !lambda && isLoopback(host);
+  const shortTokensTaken = !lambda && isLoopbackHost(host);
   const shortTokens: string[] = [];
   for (const [name, token] of [
     ['API_TOKEN', apiToken],
     ['AGENT_TOKEN', agentToken],
   ] as const) {
-    const problem = tokenProblem(name, token);
-    if (problem === null) continue;
-    if (shortTokensTaken && token !== undefined && token.length < MIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(token)) shortTokens.push(name);
-    else r.problems.push(problem);
+    const problem = tokenProblem(name, token, shortTokensTaken);
+    if (problem !== null) r.problems.push(problem);
+    else if (token !== undefined && token.length < MIN_TOKEN_LENGTH) shortTokens.push(name);
   }
   // One value for both would let every agent (and every command that can read an agent's
   // environment) submit commands, and every user act as an agent.
@@ -232,7 +225,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
  * ALLOW_UNAUTHENTICATED=true. Returns a refusal message, a warning, or nothing.
  */
 export function checkExposure(config: ServerConfig): { refuse?: string; warn?: string } {
-  if (isLoopback(config.host)) {
+  if (isLoopbackHost(config.host)) {
     if (config.shortTokens.length === 0) return {};
     return {
       warn: `${config.shortTokens.join(' and ')} ${config.shortTokens.length > 1 ? 'are' : 'is'} under ${MIN_TOKEN_LENGTH} characters: taken because SERVER_HOST=${config.host} is loopback only; anywhere else the server refuses ${config.shortTokens.length > 1 ? 'them' : 'it'} (use e.g. $(openssl rand -hex 32)).`,
