@@ -152,9 +152,52 @@ describeUnless(namespaceMissing())('runCommand in a PID namespace', () => {
     expect(r).toMatchObject({ state: 'failed', exitCode: null, stdout: 'before\n', error: `killed by signal SIG${signal}` });
   });
 
-  it('runs the command as the leader of its own process group, as the namespace’s second process', async () => {
-    const r = await run('echo $$; ps -o pgid= -p $$');
-    expect(r.stdout.split('\n').map((s) => s.trim())).toEqual(['2', '2', '']);
+  it('runs the command as the leader of its own process group, in a namespace whose PID 1 is the spawner', async () => {
+    const r = await run('echo $$; ps -o pgid= -p $$; ps -o comm= -p 1');
+    const [pid, pgid, init] = r.stdout.split('\n').map((s) => s.trim());
+    expect(Number(pid)).toBeGreaterThan(1);
+    expect(pgid).toBe(pid);
+    expect(init).toBe('perl');
+  });
+
+  it('gives each command its own usage: a small command after a 64 MiB one is measured small', async () => {
+    await run(`perl -e '$x = "x" x (64 * 1024 * 1024)'`);
+    const r = await run('true');
+    expect(r.usage?.maxRssBytes).toBeLessThan(32 * MiB);
+    expect(r.usage?.cpuUserSeconds).toBeLessThan(0.2);
+  });
+
+  it('leaves nothing of one command for the next: 30 commands in a row, each with a daemon, see only themselves', async () => {
+    const counts: number[] = [];
+    for (let i = 0; i < 30; i += 1) {
+      const marker = uniqueSleep();
+      const r = await run(`${daemon(marker)}; ls /proc | grep -c '^[0-9]'`);
+      expect(r.state).toBe('succeeded');
+      counts.push(Number(r.stdout.trim()));
+      expect(processesWith(marker)).toEqual([]);
+    }
+    // the spawner, sh, its daemon, ls and (once it has started) grep: no more, however many ran before
+    expect(Math.max(...counts)).toBeLessThanOrEqual(5);
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual(3);
+  });
+
+  it('survives its spawner being killed from outside: that command ends killed, the next one runs in a new spawner', async () => {
+    const marker = uniqueSleep();
+    const running = run(`echo up; sleep ${marker}`);
+    const [sleeper] = await waitFor('the command to run', () => (processesWith(marker).length > 0 ? processesWith(marker) : null));
+    // Up from the sleeper (spawner → task init → sh → sleep): the spawner is the last process
+    // running its script, whose parent (unshare) does not.
+    const parentOf = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    };
+    const isSpawner = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('task spawner');
+    let spawnerPid = parentOf(sleeper as number);
+    while (!isSpawner(spawnerPid) || isSpawner(parentOf(spawnerPid))) spawnerPid = parentOf(spawnerPid);
+    process.kill(spawnerPid, 'SIGKILL');
+    expect(await running).toMatchObject({ state: 'failed', exitCode: null, error: 'killed by signal SIGKILL' });
+    await waitFor('the sleeper to be gone', () => processesWith(marker).length === 0, 2000);
+    expect(await run('echo again')).toMatchObject({ state: 'succeeded', stdout: 'again\n' });
   });
 
   it('sends SIGTERM once first, then SIGKILL to a command that survives it', async () => {
@@ -193,6 +236,19 @@ describeUnless(namespaceMissing())('runCommand in a PID namespace', () => {
     const tooBig = await run(`: ${'x'.repeat(200 * 1024)}`);
     expect(tooBig).toMatchObject({ state: 'failed', exitCode: null });
     expect(tooBig.error).toMatch(/^could not start: .*E2BIG/);
+  });
+
+  it('refuses a NUL byte in the command or its environment as "could not start", and runs the next command', async () => {
+    expect(await run('echo a\0b')).toMatchObject({
+      state: 'failed',
+      exitCode: null,
+      error: expect.stringMatching(/^could not start: .*NUL byte/),
+    });
+    expect(await run('true', { env: { ...BASE_ENV, X: 'a\0b' } })).toMatchObject({
+      state: 'failed',
+      error: expect.stringMatching(/NUL byte/),
+    });
+    expect(await run('echo fine')).toMatchObject({ state: 'succeeded', stdout: 'fine\n' });
   });
 
   it('shows the command only its own processes: the agent’s /proc entry (and its environ) is not there', async () => {
@@ -275,6 +331,19 @@ describeUnless(asRoot && nobody !== null && findExecutable('setpriv') !== null ?
         const r = await run('sleep 30', { runAs, timeoutSeconds: 1 });
         expect(r).toMatchObject({ state: 'timed_out', exitCode: null });
       });
+
+      if (_name === 'a PID namespace') {
+        it('cannot reach the spawner it shares a user with: not its environ, not its pipes, not a signal', async () => {
+          const r = await run('cat /proc/1/environ; echo kill > /proc/1/fd/0; ls /proc/1/fd; kill -KILL 1; kill -TERM 1; echo still here', {
+            runAs,
+          });
+          expect(r.stdout).toBe('still here\n');
+          expect(r.stderr).toMatch(/environ: Permission denied/);
+          expect(r.stderr).toMatch(/fd\/0: Permission denied/);
+          expect(r.stderr).toMatch(/ls: cannot open directory '\/proc\/1\/fd': Permission denied/);
+          expect(await run('echo next', { runAs })).toMatchObject({ state: 'succeeded', stdout: 'next\n' });
+        });
+      }
     });
   },
 );
@@ -314,6 +383,6 @@ describe('chooseContainment', () => {
   itUnless(namespaceMissing())('takes the PID namespace where it works', async () => {
     const chosen = await chooseContainment('auto', null);
     expect(chosen).toMatchObject({ reason: null, containment: { kind: 'pid-namespace' } });
-    expect(chosen.containment.description).toMatch(/^PID namespace per task/);
+    expect(chosen.containment.description).toMatch(/^PID namespace per agent, emptied after each task/);
   });
 });

@@ -1,11 +1,13 @@
 /**
  * How a task's command is contained, so that nothing it starts outlives it.
  *
- * - `pid-namespace`: each command runs in a PID namespace of its own (util-linux `unshare
- *   --pid --fork --kill-child --mount-proc`, as root or through an unprivileged user
- *   namespace). When the namespace's first process ends, the kernel kills every process left
- *   in it, daemons that left the process group (`setsid`) included, and a private /proc shows
- *   the command only its own processes (not the agent's, not the server's /proc/<pid>/environ).
+ * - `pid-namespace`: the agent's commands run in a PID namespace of the agent's own (util-linux
+ *   `unshare --pid --fork --kill-child --mount-proc`, as root or through an unprivileged user
+ *   namespace) whose init is the task spawner (agent/spawner.ts). When a command ends, the
+ *   spawner kills every other process left in the namespace, daemons that left the process
+ *   group (`setsid`) included, before the end is reported; a private /proc shows the command
+ *   only its own processes and the spawner (not the agent's, not the server's
+ *   /proc/<pid>/environ).
  * - `process-group`: the command leads a process group, and the group is killed when it
  *   ends; a process that leaves the group can outlive the task. Used where namespaces are
  *   refused (an unprivileged container), and said so in the agent's start-up log.
@@ -13,12 +15,13 @@
  * With AGENT_RUN_AS both run the command through `setpriv --no-new-privs`: a setuid program
  * gains nothing.
  */
-import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { TaskUsage } from '../contract/task';
+import { namespaceSpawner } from './spawner';
 
 export type ContainmentKind = 'pid-namespace' | 'process-group';
 
@@ -38,91 +41,61 @@ export type TaskSpawnOptions = {
  */
 export type TaskExit = { code: number | null; signal: NodeJS.Signals | null; usage?: TaskUsage | null };
 
+/** What the agent may send a running command: SIGTERM to its process group, SIGKILL to all of it. */
+export type TaskSignal = 'SIGTERM' | 'SIGKILL';
+
 export type TaskProcess = {
-  /** the process the agent started; it leads the process group the agent signals */
-  child: ChildProcessByStdio<null, Readable, Readable>;
+  stdout: Readable;
+  stderr: Readable;
   /** resolves when the command has ended, with its status (not its wrapper's) */
   exited: Promise<TaskExit>;
+  /** resolves when the command could not be started at all (and then `exited` never does) */
+  failed: Promise<Error>;
+  /** false once the command has ended */
+  readonly running: boolean;
+  /** SIGTERM reaches the command's process group; SIGKILL every process the command started */
+  kill(signal: TaskSignal): void;
 };
 
 export type Containment = {
   kind: ContainmentKind;
   /** one line for the agent's start-up log: what holds */
   description: string;
-  /** Starts `/bin/sh -c command`, contained. Throws what spawn throws (E2BIG). */
+  /** Starts `/bin/sh -c command`, contained. May throw what spawn throws (E2BIG, a NUL byte). */
   spawn(command: string, options: TaskSpawnOptions): TaskProcess;
 };
 
 /**
- * PID 1 of a task's namespace. The command cannot be PID 1 itself: the kernel drops signals an
- * init has no handler for (a timed-out `sleep` would ignore SIGTERM) and an init cannot die of
- * a signal, so its status could not say "killed by SIGKILL". This init runs the command as its
- * child in a process group of its own, passes SIGTERM, SIGINT and SIGHUP on to that group,
- * reaps orphans, and writes the command's status to fd 3 ("exit N" or "signal N") before it
- * exits, which ends the namespace. Perl: in every Debian and Ubuntu (perl-base is essential),
- * starts in about 2 ms (Node: 180 ms here), and loads no module: not even strict.pm, nor Errno.pm
- * (which `$!{EINTR}` loads, with Exporter): those took 5.5 of the 7.3 ms of CPU a task's init
- * cost here, the largest part of what a contained task costs over a process group. EINTR is 4 on
- * every Linux architecture.
- *
- * Before the status it writes what the tree used ("usage USER SYSTEM MAXRSS_KB"): getrusage
- * (RUSAGE_CHILDREN) of the init, which sums the CPU time of every process of the namespace that
- * was waited for (the command, what it waited for, and the orphans the init reaped, including
- * those that ended with the command) and gives the largest resident set among them. Perl has no
- * getrusage without a module, so it calls the system call by number (its first argument; 0 where
- * this architecture's number or struct layout is not known, and then no usage line).
+ * wait4's system call number where struct rusage is 18 64-bit words (64-bit Linux): x86-64 61,
+ * arm64 260 (the generic table); 0 elsewhere (no usage measured).
  */
-const INIT = `
-my $getrusage = shift @ARGV;
-open(my $status, '>&=', 3) or die "task init: no status pipe: $!\\n";
-my $pid = 0;
-my @early;
-for my $sig (qw(TERM INT HUP)) {
-  $SIG{$sig} = sub { if ($pid > 0) { kill $sig, -$pid } else { push @early, $sig } };
-}
-$pid = fork();
-die "task init: fork: $!\\n" unless defined $pid;
-if ($pid == 0) {
-  close($status);
-  setpgrp(0, 0);
-  exec { $ARGV[0] } @ARGV;
-  print STDERR "task init: cannot run $ARGV[0]: $!\\n";
-  exit 127;
-}
-setpgrp($pid, $pid);
-kill($_, -$pid) for @early;
-for (;;) {
-  my $r = waitpid(-1, 0);
-  if ($r == $pid) {
-    my $s = $?;
-    # Reap what has already ended (killed with the command, say) so its time counts too.
-    1 while waitpid(-1, 1) > 0;
-    my $usage = "\\0" x 144;
-    if ($getrusage > 0 && syscall($getrusage, -1, $usage) == 0) {
-      my @u = unpack('q5', $usage);
-      printf $status "usage %d.%06d %d.%06d %d\\n", @u;
-    }
-    print $status (($s & 127) ? 'signal ' . ($s & 127) : 'exit ' . ($s >> 8)), "\\n";
-    close($status);
-    exit(($s & 127) ? 128 + ($s & 127) : $s >> 8);
-  }
-  last if $r == -1 && $! + 0 != 4;
-}
-exit 1;
-`;
+export const WAIT4_SYSCALL = process.platform === 'linux' ? (({ x64: 61, arm64: 260 } as Record<string, number>)[process.arch] ?? 0) : 0;
 
-/**
- * getrusage's system call number where struct rusage is 18 64-bit words (64-bit Linux): x86-64
- * 98, arm64 165 (the generic table); 0 elsewhere (no usage measured).
- */
-export const GETRUSAGE_SYSCALL =
-  process.platform === 'linux' ? (({ x64: 98, arm64: 165 } as Record<string, number>)[process.arch] ?? 0) : 0;
+/** prctl's system call number: x86-64 157, arm64 167; 0 elsewhere (the spawner then stays dumpable). */
+export const PRCTL_SYSCALL = process.platform === 'linux' ? (({ x64: 157, arm64: 167 } as Record<string, number>)[process.arch] ?? 0) : 0;
 
-/** The init's usage line, as the task's usage (maxrss comes in KiB). */
+/** The spawner's usage line, as the task's usage (maxrss comes in KiB). */
 export function parseUsageLine(line: string): TaskUsage | null {
   const m = /^usage (\d+\.\d+) (\d+\.\d+) (\d+)$/.exec(line);
   if (!m) return null;
   return { cpuUserSeconds: Number(m[1]), cpuSystemSeconds: Number(m[2]), maxRssBytes: Number(m[3]) * 1024 };
+}
+
+/**
+ * The spawner's status of an ended task (agent/spawner.pl.ts): `usage ...` and `exit N` or
+ * `signal N`; or `error ERRNO MESSAGE` when the command could not be executed. Without an end
+ * line, killed by SIGKILL.
+ */
+export function parseStatus(text: string): { exit: TaskExit; error?: string } {
+  let usage: TaskUsage | null = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('error ')) return { exit: { code: null, signal: null, usage: null }, error: line.slice(6) };
+    if (line.startsWith('usage ')) usage = parseUsageLine(line);
+    const m = /^(exit|signal) (\d+)$/.exec(line);
+    if (m?.[1] === 'exit') return { exit: { code: Number(m[2]), signal: null, usage } };
+    if (m?.[1] === 'signal') return { exit: { code: null, signal: SIGNAL_NAMES.get(Number(m[2])) ?? 'SIGKILL', usage } };
+  }
+  return { exit: { code: null, signal: 'SIGKILL', usage: null } };
 }
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
@@ -144,17 +117,24 @@ export function findExecutable(name: string, path = process.env.PATH ?? '/usr/sb
   return null;
 }
 
-/** A child's exit as a promise, whatever order 'exit' and the pipes' closing come in. */
-function exitOf(child: ChildProcess): Promise<TaskExit> {
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
 }
 
-/** The command led by its shell as a process group; setpriv sets no_new_privs under AGENT_RUN_AS. */
+/**
+ * The command led by its shell as a process group, spawned by the agent itself; setpriv sets
+ * no_new_privs under AGENT_RUN_AS. When the shell ends, what stayed in its group is killed.
+ */
 export function processGroup(setpriv: string | null = findExecutable('setpriv')): Containment {
   return {
     kind: 'process-group',
     description: 'process group only: a process a command starts and moves out of its group (setsid, a daemon) can outlive its task',
-    spawn(command, { cwd, env, runAs }) {
+    spawn(command, { cwd, env, runAs }): TaskProcess {
       // detached: the shell leads a new process group, so signals reach its children too.
       const [file, args] =
         runAs && setpriv !== null ? [setpriv, ['--no-new-privs', '--', '/bin/sh', '-c', command]] : ['/bin/sh', ['-c', command]];
@@ -165,7 +145,22 @@ export function processGroup(setpriv: string | null = findExecutable('setpriv'))
         stdio: ['ignore', 'pipe', 'pipe'],
         ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
       });
-      return { child, exited: exitOf(child) };
+      const exited = new Promise<TaskExit>((resolve) =>
+        child.once('exit', (code, signal) => {
+          killGroup(child.pid, 'SIGKILL');
+          resolve({ code, signal });
+        }),
+      );
+      return {
+        stdout: child.stdout,
+        stderr: child.stderr,
+        exited,
+        failed: new Promise<Error>((resolve) => child.once('error', resolve)),
+        get running() {
+          return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+        },
+        kill: (signal) => killGroup(child.pid, signal),
+      };
     },
   };
 }
@@ -173,55 +168,9 @@ export function processGroup(setpriv: string | null = findExecutable('setpriv'))
 export type NamespaceTools = { unshare: string; perl: string; setpriv: string | null };
 
 /**
- * Each command in a PID namespace of its own, with a private /proc. As root, `unshare` makes
- * it and `setpriv` switches to AGENT_RUN_AS (with no_new_privs) before the init runs, so
- * nothing in the namespace is root; otherwise an unprivileged user namespace maps the agent's
- * own user, so commands still run as it.
+ * Runs `echo $$` contained; null when it answered as it must (exit 0, a small PID: the spawner
+ * refuses to run unless it is PID 1 of its namespace), else why not.
  */
-export function pidNamespace(tools: NamespaceTools, asRoot = process.getuid?.() === 0): Containment {
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  const userNs = asRoot ? [] : ['--user', `--map-user=${uid}`, `--map-group=${gid}`];
-  return {
-    kind: 'pid-namespace',
-    description: `PID namespace per task (unshare --pid --mount-proc${asRoot ? '' : ' in a user namespace'}): nothing a command starts outlives it, and its /proc shows only its own processes`,
-    spawn(command, { cwd, env, runAs }) {
-      const drop =
-        runAs && tools.setpriv !== null
-          ? [tools.setpriv, `--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, '--clear-groups', '--no-new-privs', '--']
-          : [];
-      const args = [...userNs, '--pid', '--fork', '--kill-child', '--mount-proc', '--', ...drop];
-      args.push(tools.perl, '-e', INIT, '--', String(GETRUSAGE_SYSCALL), '/bin/sh', '-c', command);
-      // setpriv --pdeathsig: should the agent die (kill -9), unshare gets SIGKILL, and with it
-      // (--kill-child) the init and the whole namespace: the command does not run on unwatched.
-      const [file, argv] =
-        tools.setpriv === null ? [tools.unshare, args] : [tools.setpriv, ['--pdeathsig=SIGKILL', '--', tools.unshare, ...args]];
-      const child = spawn(file, argv, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-      const statusPipe = child.stdio[3] as Readable | null;
-      let status = '';
-      statusPipe?.on('data', (chunk: Buffer) => {
-        status += chunk.toString('latin1');
-      });
-      statusPipe?.on('error', () => {});
-      const closed = new Promise<void>((resolve) => (statusPipe ? statusPipe.once('close', () => resolve()) : resolve()));
-      const exited = Promise.all([exitOf(child), closed]).then(([outer]): TaskExit => {
-        // The init's word on the command; without it (killed with the namespace: SIGKILL to the
-        // group), unshare's own end, which is then the command's too.
-        const lines = status.split('\n');
-        const usage = parseUsageLine(lines[0] ?? '');
-        const at = usage === null ? 0 : 1;
-        // Whole lines only (a line is whole when a newline follows it).
-        const m = lines.length > at + 1 ? /^(exit|signal) (\d+)$/.exec(lines[at] ?? '') : null;
-        if (m?.[1] === 'exit') return { code: Number(m[2]), signal: null, usage };
-        if (m?.[1] === 'signal') return { code: null, signal: SIGNAL_NAMES.get(Number(m[2])) ?? 'SIGKILL', usage };
-        return { ...outer, usage: null };
-      });
-      return { child: child as unknown as ChildProcessByStdio<null, Readable, Readable>, exited };
-    },
-  };
-}
-
-/** Runs `echo $$` contained; null when it answered as it must (PID 2, exit 0), else why not. */
 async function tryContainment(containment: Containment, runAs: TaskSpawnOptions['runAs']): Promise<string | null> {
   let started: TaskProcess;
   try {
@@ -231,21 +180,20 @@ async function tryContainment(containment: Containment, runAs: TaskSpawnOptions[
   }
   let out = '';
   let err = '';
-  started.child.stdout.on('data', (c: Buffer) => {
+  started.stdout.on('data', (c: Buffer) => {
     out += c.toString();
   });
-  started.child.stderr.on('data', (c: Buffer) => {
+  started.stderr.on('data', (c: Buffer) => {
     err += c.toString();
   });
-  const failed = new Promise<string>((resolve) => started.child.once('error', (error) => resolve(error.message)));
+  const failed = started.failed.then((error) => error.message);
   const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('no answer within 10 s'), 10000).unref());
   const result = await Promise.race([started.exited.then((exit) => ({ exit })), failed, timeout]);
   if (typeof result === 'string') {
-    started.child.kill('SIGKILL');
+    started.kill('SIGKILL');
     return result;
   }
-  // PID 1 is the init: the command is the namespace's second process.
-  if (result.exit.code === 0 && out.trim() === '2') return null;
+  if (result.exit.code === 0 && /^\d+$/.test(out.trim()) && Number(out.trim()) < 100) return null;
   return err.trim().split('\n')[0] || `unexpected answer (exit ${result.exit.code ?? result.exit.signal}, pid ${out.trim() || 'none'})`;
 }
 
@@ -280,9 +228,9 @@ export async function chooseContainment(
   let reason: string | null;
   if (process.platform !== 'linux') reason = `PID namespaces are Linux only (this is ${process.platform})`;
   else if (unshare === null) reason = 'no unshare (util-linux) on the PATH';
-  else if (perl === null) reason = 'no perl on the PATH (the namespace’s init)';
+  else if (perl === null) reason = 'no perl on the PATH (the namespace’s init, the task spawner)';
   else {
-    const candidate = pidNamespace({ unshare, perl, setpriv });
+    const candidate = namespaceSpawner({ unshare, perl, setpriv });
     reason = await tryContainment(candidate, runAs);
     if (reason === null) return { containment: candidate, reason: null };
     reason = `unshare refused: ${reason}`;

@@ -2,15 +2,13 @@
  * Runs one command with /bin/sh -c in its own process group, capturing stdout and stderr
  * head-and-tail, enforcing the timeout, and stopping the whole group on cancel or shutdown.
  */
-import type { ChildProcessByStdio } from 'node:child_process';
 import { type BigIntStats, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { OutputCapture } from '../contract/output-limit';
 import type { StreamName, TaskUsage, TerminalState } from '../contract/task';
-import { type Containment, processGroup, type TaskExit } from './containment';
+import { type Containment, processGroup, type TaskProcess } from './containment';
 
 export type RunResult = {
   state: TerminalState;
@@ -51,14 +49,6 @@ export type RunOptions = {
 };
 
 const PROCESS_GROUP = processGroup();
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
 
 /** The result of a command that never ran (no working directory, or the system refused to execute it). */
 function notStarted(error: unknown): RunResult {
@@ -142,10 +132,9 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
     // The child leads a new process group (and, contained, a PID namespace), so signals reach
     // the command's children too; `exited` is the command's own status.
     const containment = opts.containment ?? PROCESS_GROUP;
-    let child: ChildProcessByStdio<null, Readable, Readable>;
-    let exited: Promise<TaskExit>;
+    let task: TaskProcess;
     try {
-      ({ child, exited } = containment.spawn(opts.command, { cwd, env: opts.env, runAs: opts.runAs }));
+      task = containment.spawn(opts.command, { cwd, env: opts.env, runAs: opts.runAs });
     } catch (error) {
       // Some exec failures (E2BIG: an argument over 128 KiB) and invalid arguments throw here
       // instead of emitting 'error'.
@@ -153,20 +142,21 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
       return;
     }
     const onOutput = opts.onOutput;
-    child.stdout.on('data', (chunk: Buffer) => {
+    const { stdout, stderr } = task;
+    stdout.on('data', (chunk: Buffer) => {
       out.write(chunk);
       onOutput?.('stdout', chunk);
     });
-    child.stderr.on('data', (chunk: Buffer) => {
+    stderr.on('data', (chunk: Buffer) => {
       err.write(chunk);
       onOutput?.('stderr', chunk);
     });
 
     const stop = (reason: StopReason) => {
-      if (stopReason !== null || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      if (stopReason !== null || !task.running) return;
       stopReason = reason;
-      killGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => child.pid !== undefined && killGroup(child.pid, 'SIGKILL'), opts.killGraceMs);
+      task.kill('SIGTERM');
+      killTimer = setTimeout(() => task.kill('SIGKILL'), opts.killGraceMs);
     };
     const timeout = setTimeout(
       () => stop({ state: 'timed_out', error: `timed out after ${opts.timeoutSeconds}s` }),
@@ -186,13 +176,11 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
     };
 
     // spawn failed (no /bin/sh, no resources): nothing ran.
-    child.once('error', (error) => finish(notStarted(error)));
+    void task.failed.then((error) => finish(notStarted(error)));
 
-    void exited.then(({ code, signal, usage }) => {
-      // Whatever the shell left behind in its group is stopped with it: a finished task
-      // leaves no processes running. In a PID namespace the kernel did that already when its
-      // init ended (unshare waited for it), and the kill only built an ESRCH error per task.
-      if (child.pid !== undefined && containment.kind !== 'pid-namespace') killGroup(child.pid, 'SIGKILL');
+    // Whatever the shell left behind is stopped with it (by the containment, before `exited`):
+    // a finished task leaves no processes running.
+    void task.exited.then(({ code, signal, usage }) => {
       let drained = 0;
       const done = () => {
         const o = out.finish();
@@ -218,14 +206,14 @@ function runIn(cwd: string, opts: RunOptions): Promise<RunResult> {
       };
       // A process that escaped the group could hold the pipes open forever: stop waiting.
       const drainTimer = setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
+        stdout.destroy();
+        stderr.destroy();
         done();
       }, opts.drainMs ?? 2000);
-      if (child.stdout.readableEnded || child.stdout.destroyed) drained += 1;
-      else child.stdout.once('close', onClosed);
-      if (child.stderr.readableEnded || child.stderr.destroyed) drained += 1;
-      else child.stderr.once('close', onClosed);
+      if (stdout.readableEnded || stdout.destroyed) drained += 1;
+      else stdout.once('close', onClosed);
+      if (stderr.readableEnded || stderr.destroyed) drained += 1;
+      else stderr.once('close', onClosed);
       if (drained === 2) {
         clearTimeout(drainTimer);
         done();

@@ -173,7 +173,9 @@ describe.each(stores)('the agent process against a real server on $name', (store
         .split('\n')
         .filter((l) => l.includes('command containment: '));
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(namespaceHere ? /PID namespace per task/ : /process group only: .*no PID namespace: /);
+      expect(lines[0]).toMatch(
+        namespaceHere ? /PID namespace per agent, emptied after each task/ : /process group only: .*no PID namespace: /,
+      );
     });
 
     it.each([

@@ -163,15 +163,15 @@ describe.each(stores)('live output from the real agent on $name', (store) => {
   }, 60000);
 
   itUnless(namespaceMissing)(
-    'streams a command contained in its own PID namespace while it runs (its shell is PID 2 there)',
+    'streams a command contained in the agent’s PID namespace while it runs (its PID 1 is the spawner)',
     async () => {
       expect(agent.output()).toMatch(/command containment: PID namespace/);
-      const task = await submit(server.url, { command: 'echo "shell pid $$"; sleep 2; echo end' });
+      const task = await submit(server.url, { command: 'echo "init $(cat /proc/1/comm)"; sleep 2; echo end' });
       const pieces: [string, string][] = [];
       const streamed = await follow(server.url, task.id, (text, state) => pieces.push([text, state]));
-      expect(pieces[0]).toEqual(['shell pid 2\n', 'running']);
-      expect(streamed).toBe('shell pid 2\nend\n');
-      expect(await waitState(server.url, task.id)).toMatchObject({ state: 'succeeded', stdout: 'shell pid 2\nend\n' });
+      expect(pieces[0]).toEqual(['init perl\n', 'running']);
+      expect(streamed).toBe('init perl\nend\n');
+      expect(await waitState(server.url, task.id)).toMatchObject({ state: 'succeeded', stdout: 'init perl\nend\n' });
     },
     30000,
   );

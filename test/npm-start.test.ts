@@ -128,6 +128,6 @@ describeUnless(namespaceMissing)('npm start, attacked by a task that reads the s
   });
 
   it('says at start which containment its agent is in', () => {
-    expect(output).toMatch(/command containment: PID namespace per task/);
+    expect(output).toMatch(/command containment: PID namespace per agent, emptied after each task/);
   });
 });

@@ -1,0 +1,245 @@
+/**
+ * The agent's side of the task spawner (agent/spawner.pl.ts): one Perl process per agent, PID 1
+ * of a PID namespace of the agent's own, started at the first command and kept; each command is
+ * a request to it, and its output and status come back as frames on one pipe.
+ *
+ * What a command gets is what the earlier namespace per task gave it: it starts in an empty directory,
+ * with the agent's environment for it and an empty stdin, as the leader of its own process
+ * group; its /proc shows only the spawner (PID 1, not dumpable: nothing of it can be read) and
+ * the task's own processes; when it ends, every other process in the namespace is killed before
+ * its end is reported, daemons that left the group (setsid) included; and what its whole tree
+ * used is measured. Should the agent die (kill -9), `setpriv --pdeathsig` has unshare killed,
+ * and with it (--kill-child) the spawner and the whole namespace: nothing runs on unwatched.
+ * Should the spawner die, the task it ran ends as failed and the next command starts a new one.
+ */
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { Containment, NamespaceTools, TaskExit, TaskProcess, TaskSignal, TaskSpawnOptions } from './containment';
+import { PRCTL_SYSCALL, parseStatus, WAIT4_SYSCALL } from './containment';
+import { SPAWNER } from './spawner.pl';
+
+/** The command a spawner runs: its output streams, and how it ends. */
+type Running = {
+  stdout: PassThrough;
+  stderr: PassThrough;
+  /** it ended, with this status; its output is all in */
+  resolve(exit: TaskExit): void;
+  /** it could not be started */
+  fail(error: Error): void;
+  ended: boolean;
+};
+
+/** A Running whose end is `exited` (never settles when it failed) or `failed`. */
+function running(): { running: Running; exited: Promise<TaskExit>; failed: Promise<Error> } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let onExit!: (exit: TaskExit) => void;
+  let onFail!: (error: Error) => void;
+  const exited = new Promise<TaskExit>((resolve) => {
+    onExit = resolve;
+  });
+  const failed = new Promise<Error>((resolve) => {
+    onFail = resolve;
+  });
+  const end = (): boolean => {
+    if (r.ended) return false;
+    r.ended = true;
+    stdout.end();
+    stderr.end();
+    return true;
+  };
+  const r: Running = {
+    stdout,
+    stderr,
+    ended: false,
+    resolve: (exit) => end() && onExit(exit),
+    fail: (error) => end() && onFail(error),
+  };
+  return { running: r, exited, failed };
+}
+
+/** errno names by number, for a command that could not be executed (E2BIG, say) */
+const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name] as const));
+
+/** A request's payload: fields ended by NUL, which no argument, path or variable can hold. */
+function encodeRun(cwd: string, argv: readonly string[], env: Readonly<Record<string, string>>): Buffer {
+  const fields = [cwd, String(argv.length), ...argv];
+  for (const [name, value] of Object.entries(env)) fields.push(`${name}=${value}`);
+  for (const field of fields) {
+    if (field.includes('\0')) throw new TypeError('a command, its working directory and its environment cannot hold a NUL byte');
+  }
+  const payload = Buffer.from(`${fields.join('\0')}\0`, 'utf8');
+  return Buffer.concat([Buffer.from(`run ${payload.length}\n`, 'latin1'), payload]);
+}
+
+/** One spawner process and the command it runs (at most one: an agent runs one task at a time). */
+class SpawnerProcess {
+  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
+  private buffer: Buffer = Buffer.alloc(0);
+  private current: Running | null = null;
+  alive = true;
+  /** it said `r`: it runs, as PID 1 of its namespace */
+  private ready = false;
+  /** why it ended, for the task it was running */
+  private endedWith = 'the task spawner ended';
+
+  constructor(file: string, argv: readonly string[], onGone: () => void) {
+    // detached: a Ctrl-C on the agent's terminal reaches the agent, which decides; not its tasks.
+    this.child = spawn(file, argv, {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      detached: true,
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
+    this.child.stdin.on('error', () => {});
+    this.child.stdout.on('data', (chunk: Buffer) => this.onData(chunk));
+    // Should it end while a command runs, the command ended with it (the namespace is gone):
+    // killed, as a SIGKILL to the namespace would have ended it. Should it not start at all,
+    // the command did not either.
+    const gone = (why: string, notStarted: boolean) => {
+      if (!this.alive) return;
+      this.alive = false;
+      this.endedWith = why;
+      onGone();
+      if (notStarted || !this.ready) this.current?.fail(new Error(this.ready ? why : `${why} before it was ready`));
+      else this.current?.resolve({ code: null, signal: 'SIGKILL', usage: null });
+      this.current = null;
+    };
+    this.child.once('error', (error) => gone(`the task spawner could not start: ${error.message}`, true));
+    this.child.once('exit', (code, signal) => gone(`the task spawner ended (${signal ?? `exit ${code}`})`, false));
+    // Between tasks it does not keep the agent's event loop alive by itself; while a command
+    // runs, it does (its output and end are what the agent waits for).
+    this.child.unref();
+    this.hold(false);
+  }
+
+  private hold(on: boolean): void {
+    for (const pipe of [this.child.stdout, this.child.stdin] as unknown as { ref?: () => void; unref?: () => void }[]) {
+      if (on) pipe.ref?.();
+      else pipe.unref?.();
+    }
+  }
+
+  /** Sends the request; `task` learns how it ends. */
+  run(request: Buffer, task: Running): void {
+    if (!this.alive) {
+      queueMicrotask(() => task.fail(new Error(this.endedWith)));
+      return;
+    }
+    this.current = task;
+    this.hold(true);
+    this.child.stdin.write(request);
+  }
+
+  signal(signal: TaskSignal): void {
+    if (this.alive && this.current !== null) this.child.stdin.write(`kill ${osConstants.signals[signal]}\n`);
+  }
+
+  stop(): void {
+    this.alive = false;
+    this.child.stdin.end();
+    try {
+      this.child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      const nl = this.buffer.indexOf(10);
+      if (nl < 0) return;
+      const head = this.buffer.toString('latin1', 0, nl);
+      const m = /^([roexr]) (\d+)$/.exec(head);
+      if (!m) {
+        this.stop();
+        this.current?.fail(new Error(`the task spawner said something unexpected: ${JSON.stringify(head.slice(0, 80))}`));
+        this.current = null;
+        return;
+      }
+      const length = Number(m[2]);
+      if (this.buffer.length < nl + 1 + length) return;
+      const body = this.buffer.subarray(nl + 1, nl + 1 + length);
+      this.buffer = this.buffer.subarray(nl + 1 + length);
+      const current = this.current;
+      if (m[1] === 'r') this.ready = true;
+      else if (m[1] === 'o') current?.stdout.write(body);
+      else if (m[1] === 'e') current?.stderr.write(body);
+      else if (m[1] === 'x' && current !== null) {
+        this.current = null;
+        this.hold(false);
+        const status = parseStatus(body.toString('latin1'));
+        if (status.error !== undefined) {
+          const [errno, ...words] = status.error.split(' ');
+          const name = ERRNO_NAMES.get(Number(errno)) ?? `errno ${errno}`;
+          current.fail(new Error(`${words.join(' ')} (${name})`));
+        } else {
+          current.resolve(status.exit);
+        }
+      }
+    }
+  }
+}
+
+/** Where each of the spawner's system calls is known; the command line that starts it. */
+function spawnerCommand(tools: NamespaceTools, asRoot: boolean, runAs: TaskSpawnOptions['runAs']): [string, string[]] {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const userNs = asRoot ? [] : ['--user', `--map-user=${uid}`, `--map-group=${gid}`];
+  // As root, the spawner (and so every command) drops to AGENT_RUN_AS with no_new_privs before
+  // it runs: nothing in the namespace is root.
+  const drop =
+    runAs && tools.setpriv !== null
+      ? [tools.setpriv, `--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, '--clear-groups', '--no-new-privs', '--']
+      : [];
+  const args = [...userNs, '--pid', '--fork', '--kill-child', '--mount-proc', '--', ...drop];
+  args.push(tools.perl, '-e', SPAWNER, '--', String(WAIT4_SYSCALL), String(PRCTL_SYSCALL));
+  return tools.setpriv === null ? [tools.unshare, args] : [tools.setpriv, ['--pdeathsig=SIGKILL', '--', tools.unshare, ...args]];
+}
+
+/**
+ * Commands in the agent's own PID namespace, through the spawner. As root, `unshare` makes the
+ * namespace; otherwise an unprivileged user namespace maps the agent's own user.
+ */
+export function namespaceSpawner(tools: NamespaceTools, asRoot = process.getuid?.() === 0): Containment {
+  const spawners = new Map<string, SpawnerProcess>();
+  const stopAll = () => {
+    for (const s of spawners.values()) s.stop();
+  };
+  process.once('exit', stopAll);
+  return {
+    kind: 'pid-namespace',
+    description: `PID namespace per agent, emptied after each task (unshare --pid --mount-proc${asRoot ? '' : ' in a user namespace'}, one spawner as its init): nothing a command starts outlives it, and its /proc shows only its own processes and the spawner`,
+    spawn(command, { cwd, env, runAs }): TaskProcess {
+      const request = encodeRun(cwd, ['/bin/sh', '-c', command], env);
+      const key = runAs ? `${runAs.uid}:${runAs.gid}` : '';
+      let spawner = spawners.get(key);
+      if (spawner === undefined || !spawner.alive) {
+        const [file, argv] = spawnerCommand(tools, asRoot, runAs);
+        const made: SpawnerProcess = new SpawnerProcess(file, argv, () => {
+          if (spawners.get(key) === made) spawners.delete(key);
+        });
+        spawner = made;
+        spawners.set(key, spawner);
+      }
+      const { running: task, exited, failed } = running();
+      const owner = spawner;
+      owner.run(request, task);
+      return {
+        stdout: task.stdout,
+        stderr: task.stderr,
+        exited,
+        failed,
+        get running() {
+          return !task.ended;
+        },
+        kill(signal) {
+          if (!task.ended) owner.signal(signal);
+        },
+      };
+    },
+  };
+}
+
+export const _forTests = { encodeRun };
