@@ -8,7 +8,7 @@ import type { Schedule, ScheduleList } from '../contract/schedule';
 import type { Task } from '../contract/task';
 import { listSchedules } from '../functions/list-schedules/list-schedules';
 import { requestLog } from '../functions/shared/logger';
-import { runScheduleTicks } from '../functions/shared/schedule-ticks';
+import { runScheduleTicks, type TickOptions } from '../functions/shared/schedule-ticks';
 import { movableClock } from './support/clock';
 import { stores } from './support/databases';
 import { expectProblem } from './support/problem';
@@ -45,13 +45,16 @@ describe.each(stores)('/schedules on $name', (store) => {
     return reply.body as Schedule;
   };
   /** Runs one round of ticks now (the server's own timer may run one too: claims make that harmless). */
-  const tick = () =>
-    runScheduleTicks({
-      db: server.db,
-      now: clock.now,
-      metrics: server.deps.metrics,
-      log: requestLog(server.deps.logger, { handler: 'test' }),
-    });
+  const tick = (options: TickOptions = {}) =>
+    runScheduleTicks(
+      {
+        db: server.db,
+        now: clock.now,
+        metrics: server.deps.metrics,
+        log: requestLog(server.deps.logger, { handler: 'test' }),
+      },
+      options,
+    );
   const tasksOf = async (scheduleId: string) => {
     const rows = await server.db.query<{ id: string }>('select id from tasks where schedule_id = $1::uuid order by scheduled_for', [
       scheduleId,
@@ -195,6 +198,35 @@ describe.each(stores)('/schedules on $name', (store) => {
     const metrics = await call(server.url, 'GET', '/metrics', { headers: auth });
     expect(Number(/^taskexec_schedule_ticks_skipped_total (\d+)$/m.exec(metrics.text)?.[1])).toBeGreaterThanOrEqual(3);
     expect(Number(/^taskexec_schedule_ticks_created_total (\d+)$/m.exec(metrics.text)?.[1])).toBeGreaterThanOrEqual(1);
+  });
+
+  it('gives every tick its task when the loop runs but a round comes late: a 1-second schedule, the round 2.6 s after the last', async () => {
+    const s = await create({ cron: '* * * * * *' });
+    const first = Date.parse(s.nextRunAt as string);
+    await moveTo(s.id, -0.1);
+    const since = clock.now();
+    clock.advance(2.6);
+    await tick({ watchedSince: since });
+    const tasks = await tasksOf(s.id);
+    expect(tasks.map((t) => t.scheduledFor)).toEqual([0, 1, 2].map((k) => new Date(first + k * 1000).toISOString()));
+    const after = await get(s.id);
+    expect(after.skippedTicks).toBe(0);
+    expect(after.nextRunAt).toBe(new Date(first + 3000).toISOString());
+  });
+
+  it('treats the ticks more than 90 s before a late round as missed while down: skipped, and each of the last 90 s gets its task', async () => {
+    const s = await create({ cron: '* * * * * *' });
+    const first = Date.parse(s.nextRunAt as string);
+    await moveTo(s.id, -0.1);
+    const since = clock.now();
+    clock.advance(600.5);
+    await tick({ watchedSince: since });
+    const tasks = await tasksOf(s.id);
+    // the ticks of the last 90 s each get a task; the 510 before them are skipped
+    expect(tasks.length).toBeGreaterThanOrEqual(90);
+    expect(tasks.length).toBeLessThanOrEqual(91);
+    expect(tasks.at(-1)?.scheduledFor).toBe(new Date(first + 600 * 1000).toISOString());
+    expect((await get(s.id)).skippedTicks).toBe(601 - tasks.length);
   });
 
   it('needs API_TOKEN on every schedule endpoint', async () => {

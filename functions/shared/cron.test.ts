@@ -1,5 +1,5 @@
 import { CRON_MAX_CHARS } from '../../contract/http';
-import { compileCron, parseCron, parseTimezone, resolveDueTicks, SKIP_COUNT_STEPS } from './cron';
+import { compileCron, MAX_TICKS_PER_ROUND, parseCron, parseTimezone, resolveDueTicks, SKIP_COUNT_STEPS } from './cron';
 import { ValidationError } from './errors';
 
 const at = (iso: string) => new Date(iso);
@@ -141,24 +141,56 @@ describe('resolveDueTicks (the missed-tick rule)', () => {
 
   it('creates a tick less than one period late, skipping nothing', () => {
     const r = resolveDueTicks(daily, at('2026-06-01T03:00:00Z'), at('2026-06-01T20:00:00Z'));
-    expect(r).toEqual({ runFor: at('2026-06-01T03:00:00Z'), skipped: 0, next: at('2026-06-02T03:00:00Z') });
+    expect(r).toEqual({ runFor: [at('2026-06-01T03:00:00Z')], skipped: 0, next: at('2026-06-02T03:00:00Z') });
   });
 
   it('after three periods down, creates only the latest tick and skips the three before it', () => {
     const r = resolveDueTicks(daily, at('2026-06-01T03:00:00Z'), at('2026-06-04T04:00:00Z'));
-    expect(r).toEqual({ runFor: at('2026-06-04T03:00:00Z'), skipped: 3, next: at('2026-06-05T03:00:00Z') });
+    expect(r).toEqual({ runFor: [at('2026-06-04T03:00:00Z')], skipped: 3, next: at('2026-06-05T03:00:00Z') });
   });
 
   it('counts a tick exactly one period late as skipped', () => {
     const r = resolveDueTicks(daily, at('2026-06-01T03:00:00Z'), at('2026-06-02T03:00:00Z'));
-    expect(r).toMatchObject({ runFor: at('2026-06-02T03:00:00Z'), skipped: 1 });
+    expect(r).toMatchObject({ runFor: [at('2026-06-02T03:00:00Z')], skipped: 1 });
   });
 
   it(`jumps to the latest tick past ${SKIP_COUNT_STEPS} missed ones, estimating the count`, () => {
     const everySecond = compileCron('* * * * * *', 'UTC');
     const r = resolveDueTicks(everySecond, at('2026-06-01T00:00:00Z'), at('2026-06-01T01:00:00.500Z'));
-    expect(r.runFor).toEqual(at('2026-06-01T01:00:00Z'));
+    expect(r.runFor).toEqual([at('2026-06-01T01:00:00Z')]);
     expect(r.next).toEqual(at('2026-06-01T01:00:01Z'));
     expect(r.skipped).toBe(3600);
+  });
+
+  const everySecond = compileCron('* * * * * *', 'UTC');
+
+  it('creates every tick that came while a tick loop ran, however late the round: a 1-second schedule reached 2.3 s late', () => {
+    // The previous round looked at 00:00:00.9; this one runs at 00:00:03.2 instead of 00:00:01.
+    const r = resolveDueTicks(everySecond, at('2026-06-01T00:00:01Z'), at('2026-06-01T00:00:03.200Z'), at('2026-06-01T00:00:00.900Z'));
+    expect(r).toEqual({
+      runFor: [at('2026-06-01T00:00:01Z'), at('2026-06-01T00:00:02Z'), at('2026-06-01T00:00:03Z')],
+      skipped: 0,
+      next: at('2026-06-01T00:00:04Z'),
+    });
+  });
+
+  it('applies the missed-tick rule to the ticks before the loop ran, and creates those after', () => {
+    // Down from 01:00 to 01:00:10 (due since 01:00:01); the first round at 01:00:10.5, the next at 01:00:12.7.
+    const r = resolveDueTicks(everySecond, at('2026-06-01T01:00:01Z'), at('2026-06-01T01:00:12.700Z'), at('2026-06-01T01:00:10.500Z'));
+    expect(r.runFor).toEqual([at('2026-06-01T01:00:11Z'), at('2026-06-01T01:00:12Z')]);
+    expect(r.skipped).toBe(10);
+    // Nothing watched yet (the due tick is the latest): the latest is created, as without a loop.
+    const daily = compileCron('0 3 * * *', 'UTC');
+    const d = resolveDueTicks(daily, at('2026-06-01T03:00:00Z'), at('2026-06-03T20:00:00Z'), at('2026-06-03T19:59:59Z'));
+    expect(d).toMatchObject({ runFor: [at('2026-06-03T03:00:00Z')], skipped: 2 });
+  });
+
+  it(`creates at most ${MAX_TICKS_PER_ROUND} watched ticks in one round, the latest, and counts the rest as skipped`, () => {
+    // A laptop suspended for an hour: the previous round was an hour ago.
+    const r = resolveDueTicks(everySecond, at('2026-06-01T00:00:01Z'), at('2026-06-01T01:00:00.500Z'), at('2026-06-01T00:00:00.500Z'));
+    expect(r.runFor).toHaveLength(MAX_TICKS_PER_ROUND);
+    expect(r.runFor[0]).toEqual(at('2026-06-01T00:58:21Z'));
+    expect(r.runFor.at(-1)).toEqual(at('2026-06-01T01:00:00Z'));
+    expect(r.skipped).toBe(3600 - MAX_TICKS_PER_ROUND);
   });
 });

@@ -74,24 +74,50 @@ export function parseTimezone(value: unknown): string {
 /** Past this many skipped ticks the count is estimated from the period (a next run costs 0.1-1.6 ms here). */
 export const SKIP_COUNT_STEPS = 100;
 
+/** At most this many ticks of one schedule get their tasks in one round; earlier ones are skipped. */
+export const MAX_TICKS_PER_ROUND = 100;
+
 /**
- * The missed-tick rule (docs/api.md, Schedules) for a schedule whose tick `due` has come: the latest tick
- * at or before `now` is the one to create (it is less than one period late by definition: the
- * tick after it is still ahead); every earlier due tick is more than one period late and is
- * skipped. Returns that tick, how many were skipped, and the next tick after now.
+ * Which due ticks of a schedule get a task (docs/guarantees.md, Schedules), from its first due
+ * tick `due` to `now`:
+ * - each tick at or after `watchedSince` gets its task: a tick loop was running when it came (the
+ *   local server's previous round; on Lambda, the minute before), so it was not missed, only
+ *   reached late (a loaded machine, a slow round); at most the latest MAX_TICKS_PER_ROUND;
+ * - of the ticks before it, missed while no tick loop ran (every server down), only the latest
+ *   tick at or before `now` gets a task when no watched tick does (it is less than one period
+ *   late: the tick after it is still ahead), and every other one is skipped.
+ * Without `watchedSince` (a server's first round) every due tick counts as missed. Returns the
+ * ticks to create, in order, how many were skipped before the first, and the next tick after now.
  */
-export function resolveDueTicks(schedule: CronSchedule, due: Date, now: Date): { runFor: Date; skipped: number; next: Date | null } {
+export function resolveDueTicks(
+  schedule: CronSchedule,
+  due: Date,
+  now: Date,
+  watchedSince: Date | null = null,
+): { runFor: Date[]; skipped: number; next: Date | null } {
   const latest = schedule.previous(now);
-  const runFor = latest === null || latest.getTime() < due.getTime() ? due : latest;
-  let skipped = 0;
-  for (let t: Date | null = due; t !== null && t.getTime() < runFor.getTime(); t = schedule.next(t)) {
-    if (skipped === SKIP_COUNT_STEPS) {
-      // Far behind (a 1-second schedule after an hour down): the rest estimated from the period.
-      const period = Math.max(1000, (schedule.next(t)?.getTime() ?? runFor.getTime()) - t.getTime());
-      skipped += Math.round((runFor.getTime() - t.getTime()) / period);
-      break;
-    }
-    skipped += 1;
+  const last = latest === null || latest.getTime() < due.getTime() ? due : latest;
+  const from = Math.max(due.getTime(), watchedSince?.getTime() ?? Number.POSITIVE_INFINITY);
+  // Back from the latest: a long pause (a suspended laptop) costs MAX_TICKS_PER_ROUND steps, not one per tick.
+  const watched: Date[] = [];
+  for (let t: Date | null = last; t !== null && t.getTime() >= from && watched.length < MAX_TICKS_PER_ROUND; ) {
+    watched.unshift(t);
+    t = t.getTime() <= due.getTime() ? null : schedule.previous(new Date(t.getTime() - 1));
   }
-  return { runFor, skipped, next: schedule.next(runFor) };
+  const runFor = watched.length > 0 ? watched : [last];
+  return { runFor, skipped: ticksBetween(schedule, due, runFor[0] as Date), next: schedule.next(last) };
+}
+
+/** How many ticks are in [from, to): counted up to SKIP_COUNT_STEPS, past that estimated from the period. */
+function ticksBetween(schedule: CronSchedule, from: Date, to: Date): number {
+  let n = 0;
+  for (let t: Date | null = from; t !== null && t.getTime() < to.getTime(); t = schedule.next(t)) {
+    if (n === SKIP_COUNT_STEPS) {
+      // Far behind (a 1-second schedule after an hour down): the rest estimated from the period.
+      const period = Math.max(1000, (schedule.next(t)?.getTime() ?? to.getTime()) - t.getTime());
+      return n + Math.round((to.getTime() - t.getTime()) / period);
+    }
+    n += 1;
+  }
+  return n;
 }

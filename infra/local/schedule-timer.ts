@@ -1,7 +1,9 @@
 /**
  * The local server's schedule timer: a round of schedule ticks, then a wait until the earliest
  * tick it saw (at most `everyMs`, the lease-expiry cadence), so a 1-second schedule's task is
- * created a few ms after its tick rather than up to a second late. Rounds never overlap.
+ * created a few ms after its tick rather than up to a second late. Rounds never overlap. Every
+ * tick that comes after the first round that worked gets its task, however late a round
+ * reaches it (a loaded machine); the missed-tick rule applies to the ticks before that only.
  */
 import { runScheduleTicks, type TickDeps } from '../../functions/shared/schedule-ticks';
 
@@ -16,10 +18,14 @@ export function startScheduleTimer(deps: TickDeps, everyMs: number): ScheduleTim
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> = Promise.resolve();
   const totals: TickTotals = { rounds: 0, created: 0, skipped: 0, lost: 0 };
+  // The time the last round that worked looked: ticks after it came while this loop ran.
+  let watchedSince: Date | null = null;
   const round = async () => {
     let waitMs = everyMs;
     try {
-      const r = await runScheduleTicks(deps, { lookaheadMs: everyMs });
+      const startedAt = deps.now();
+      const r = await runScheduleTicks(deps, { lookaheadMs: everyMs, watchedSince });
+      watchedSince = startedAt;
       waitMs = r.waitMs;
       totals.rounds += 1;
       totals.created += r.created;
