@@ -1,7 +1,8 @@
 /**
  * Two servers, each with its own pool and its own schedule timer, on one real PostgreSQL: a
  * 1-second schedule ticked by both for 20 s (real time: this is the one test that waits, as the
- * claim race is what it checks) makes exactly one task per tick, and every tick is either created or counted as skipped (a round more than a period late, on a loaded box).
+ * claim race is what it checks) makes exactly one task per tick, and every tick has its task:
+ * a round that comes late on a loaded box creates the ticks it reached late, it skips none.
  */
 import type { Schedule } from '../contract/schedule';
 import { loadConfig } from '../functions/shared/config';
@@ -31,7 +32,7 @@ describeUnless(url ? null : 'TEST_DATABASE_URL is not set: the two-server schedu
       await scratch?.drop();
     });
 
-    it(`makes exactly one task per tick over ${RUN_SECONDS} s, each tick created once or counted as skipped`, async () => {
+    it(`makes exactly one task per tick over ${RUN_SECONDS} s, and skips none`, async () => {
       const [a, b] = servers as [RunningServer, RunningServer];
       const created = await call(a.url, 'POST', '/schedules', { body: { name: 'every-second', cron: '* * * * * *', command: 'true' } });
       expect(created.status).toBe(201);
@@ -48,8 +49,8 @@ describeUnless(url ? null : 'TEST_DATABASE_URL is not set: the two-server schedu
       const ticks = rows.map((r) => new Date(r.scheduled_for).getTime());
       // one task per tick
       expect(rows.every((r) => r.n === 1)).toBe(true);
-      // every second from the first tick to the last has its task, unless counted as skipped (a
-      // server stalled past a whole period; on a loaded 2-core box this may happen, and is reported)
+      // every second from the first tick to the last has its task: both timers ran all along, so
+      // a round late by more than a period (a loaded 2-core box) still creates each tick
       const first = Date.parse(s.nextRunAt as string);
       const last = ticks[ticks.length - 1] as number;
       const report =
@@ -57,9 +58,9 @@ describeUnless(url ? null : 'TEST_DATABASE_URL is not set: the two-server schedu
         `created by A ${a.scheduleTicks.created}, by B ${b.scheduleTicks.created}; claims lost A ${a.scheduleTicks.lost}, B ${b.scheduleTicks.lost}; ` +
         `rounds A ${a.scheduleTicks.rounds}, B ${b.scheduleTicks.rounds}`;
       console.log(report);
-      expect((last - first) / 1000 + 1).toBe(ticks.length + skipped);
-      // liveness: on a quiet box every tick has its task (skipped 0); a loaded one skips a few late ones
-      expect(ticks.length).toBeGreaterThanOrEqual(RUN_SECONDS / 2);
+      expect(skipped).toBe(0);
+      expect((last - first) / 1000 + 1).toBe(ticks.length);
+      expect(ticks.length).toBeGreaterThanOrEqual(RUN_SECONDS - 2);
       expect(ticks.every((t) => t % 1000 === 0)).toBe(true);
       // both timers raced for the ticks: between them they created each once
       expect(a.scheduleTicks.created + b.scheduleTicks.created).toBe(ticks.length);
