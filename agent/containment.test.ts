@@ -12,6 +12,7 @@ import { describeUnless, itUnless } from '../test/support/conditional';
 import { resolveRunAs } from './config';
 import { type Containment, ContainmentError, chooseContainment, findExecutable, processGroup } from './containment';
 import { type RunOptions, type RunResult, runCommand } from './run-command';
+import { taskSpawner } from './spawner';
 
 const MiB = 1048576;
 const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
@@ -259,7 +260,50 @@ describeUnless(namespaceMissing())('runCommand in a PID namespace', () => {
   });
 });
 
-describe('runCommand in the process-group fallback', () => {
+const subreaperMissing = process.platform === 'linux' && findExecutable('perl') !== null ? null : 'no perl here (the spawner)';
+
+describeUnless(subreaperMissing)('runCommand in process groups under a subreaper spawner (no namespace)', () => {
+  const run = runner(taskSpawner({ perl: findExecutable('perl') as string, setpriv: findExecutable('setpriv') }, false));
+
+  it('leaves no daemon behind after a normal end, a timeout and a stop', async () => {
+    const marker = uniqueSleep();
+    expect(await run(`${daemon(marker)}; echo started`)).toMatchObject({ state: 'succeeded', stdout: 'started\n' });
+    expect(processesWith(marker)).toEqual([]);
+    const late = uniqueSleep();
+    expect(await run(`${daemon(late)}; sleep 30`, { timeoutSeconds: 1 })).toMatchObject({ state: 'timed_out' });
+    expect(processesWith(late)).toEqual([]);
+    const stubborn = uniqueSleep();
+    const stopper = new AbortController();
+    const result = run(`(setsid sh -c "trap '' TERM; sleep ${stubborn}" > /dev/null 2>&1 &); trap '' TERM; echo up; sleep 30`, {
+      signal: stopper.signal,
+      killGraceMs: 200,
+    });
+    await waitFor('the daemon to start', () => processesWith(stubborn).length > 0);
+    stopper.abort({ state: 'canceled', error: 'canceled by user' });
+    expect(await result).toMatchObject({ state: 'canceled', exitCode: null });
+    await waitFor('the daemon to be gone', () => processesWith(stubborn).length === 0, 3000);
+  });
+
+  it('kills a daemon that double-forked away from its group, before the end is reported', async () => {
+    const marker = uniqueSleep();
+    const r = await run(
+      `sh -c 'setsid sh -c "(sleep ${marker} &) ; touch in-own-session" &' ; while [ ! -e in-own-session ]; do sleep 0.01; done`,
+    );
+    expect(r.state).toBe('succeeded');
+    expect(processesWith(marker)).toEqual([]);
+  });
+
+  it('passes exit codes and signals through, measures usage, and gives the command its own process group', async () => {
+    expect(await run('echo partial; exit 3')).toMatchObject({ state: 'failed', exitCode: 3, stdout: 'partial\n' });
+    expect(await run('kill -TERM $$')).toMatchObject({ state: 'failed', error: 'killed by signal SIGTERM' });
+    const r = await run(`${burn(0.2)}; echo $$; ps -o pgid= -p $$`);
+    const [pid, pgid] = r.stdout.split('\n').map((x) => x.trim());
+    expect(pgid).toBe(pid);
+    expect(r.usage?.cpuUserSeconds).toBeGreaterThanOrEqual(0.2);
+  });
+});
+
+describe('runCommand in the process group Node forks itself (no perl: the last fallback)', () => {
   const run = runner(processGroup());
 
   it('kills what stayed in the group, but a daemon that left it (setsid) outlives the task: what the PID namespace closes', async () => {
@@ -301,6 +345,7 @@ describeUnless(asRoot && nobody !== null && findExecutable('setpriv') !== null ?
 
     const containments: [string, () => Promise<Containment>][] = [
       ['the process group', async () => processGroup()],
+      ['the process group under the spawner', async () => (await chooseContainment('process-group', runAs)).containment],
       ...(namespaceMissing() === null
         ? [
             ['a PID namespace', async () => (await chooseContainment('pid-namespace', runAs)).containment] as [
@@ -351,11 +396,18 @@ describeUnless(asRoot && nobody !== null && findExecutable('setpriv') !== null ?
 describe('chooseContainment', () => {
   const none = () => null;
 
-  it('falls back to the process group, saying why, when unshare is missing', async () => {
+  it('falls back to the process group under the subreaper spawner, saying why, when unshare is missing', async () => {
     const found = (name: string) => (name === 'unshare' ? null : findExecutable(name));
     const chosen = await chooseContainment('auto', null, found);
     expect(chosen.containment.kind).toBe('process-group');
     expect(chosen.reason).toBe(process.platform === 'linux' ? 'no unshare (util-linux) on the PATH' : expect.any(String));
+    expect(chosen.containment.description).toMatch(/^process group under a spawner that is its child subreaper: .*daemons included/);
+  });
+
+  it('falls back to the process group Node forks itself when perl is missing too', async () => {
+    const found = (name: string) => (name === 'unshare' || name === 'perl' ? null : findExecutable(name));
+    const chosen = await chooseContainment('auto', null, found);
+    expect(chosen.containment.kind).toBe('process-group');
     expect(chosen.containment.description).toMatch(/^process group only: .*can outlive its task/);
   });
 

@@ -21,7 +21,7 @@ import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { TaskUsage } from '../contract/task';
-import { namespaceSpawner } from './spawner';
+import { taskSpawner } from './spawner';
 
 export type ContainmentKind = 'pid-namespace' | 'process-group';
 
@@ -165,13 +165,12 @@ export function processGroup(setpriv: string | null = findExecutable('setpriv'))
   };
 }
 
-export type NamespaceTools = { unshare: string; perl: string; setpriv: string | null };
-
 /**
  * Runs `echo $$` contained; null when it answered as it must (exit 0, a small PID: the spawner
  * refuses to run unless it is PID 1 of its namespace), else why not.
  */
 async function tryContainment(containment: Containment, runAs: TaskSpawnOptions['runAs']): Promise<string | null> {
+  const inNamespace = containment.kind === 'pid-namespace';
   let started: TaskProcess;
   try {
     started = containment.spawn('echo $$', { cwd: '/', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, runAs });
@@ -193,7 +192,7 @@ async function tryContainment(containment: Containment, runAs: TaskSpawnOptions[
     started.kill('SIGKILL');
     return result;
   }
-  if (result.exit.code === 0 && /^\d+$/.test(out.trim()) && Number(out.trim()) < 100) return null;
+  if (result.exit.code === 0 && /^\d+$/.test(out.trim()) && (!inNamespace || Number(out.trim()) < 100)) return null;
   return err.trim().split('\n')[0] || `unexpected answer (exit ${result.exit.code ?? result.exit.signal}, pid ${out.trim() || 'none'})`;
 }
 
@@ -222,19 +221,30 @@ export async function chooseContainment(
       'AGENT_RUN_AS needs setpriv (util-linux) on the PATH: commands run as that user with no_new_privs, so setuid programs gain nothing',
     );
   }
-  if (mode === 'process-group') return { containment: processGroup(setpriv), reason: 'AGENT_CONTAINMENT=process-group' };
-  const unshare = find('unshare');
   const perl = find('perl');
+  // Without a namespace: the process group under a subreaper spawner where it works, else the
+  // process group Node forks itself (no perl; no prctl number for this architecture).
+  const groupOnly = async (why: string) => {
+    if (process.platform === 'linux' && perl !== null && PRCTL_SYSCALL > 0) {
+      const candidate = taskSpawner({ perl, setpriv }, false);
+      const refused = await tryContainment(candidate, runAs);
+      if (refused === null) return { containment: candidate, reason: why };
+      why = `${why}; the spawner refused: ${refused}`;
+    }
+    return { containment: processGroup(setpriv), reason: why };
+  };
+  if (mode === 'process-group') return groupOnly('AGENT_CONTAINMENT=process-group');
+  const unshare = find('unshare');
   let reason: string | null;
   if (process.platform !== 'linux') reason = `PID namespaces are Linux only (this is ${process.platform})`;
   else if (unshare === null) reason = 'no unshare (util-linux) on the PATH';
   else if (perl === null) reason = 'no perl on the PATH (the namespace’s init, the task spawner)';
   else {
-    const candidate = namespaceSpawner({ unshare, perl, setpriv });
+    const candidate = taskSpawner({ unshare, perl, setpriv }, true);
     reason = await tryContainment(candidate, runAs);
     if (reason === null) return { containment: candidate, reason: null };
     reason = `unshare refused: ${reason}`;
   }
   if (mode === 'pid-namespace') throw new ContainmentError(`AGENT_CONTAINMENT=pid-namespace, but ${reason}`);
-  return { containment: processGroup(setpriv), reason };
+  return groupOnly(reason);
 }

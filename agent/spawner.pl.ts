@@ -37,9 +37,38 @@
  * A `.ts` holding the script as a string so that the agent's bundle (dist/agent.js) carries it.
  */
 export const SPAWNER = `
-my ($wait4, $prctl) = @ARGV;
+my ($wait4, $prctl, $whole) = @ARGV;
 syscall($prctl, 4, 0, 0, 0, 0) if $prctl > 0;
-die "task spawner: pid $$, not 1 of a namespace\\n" if $$ != 1;
+die "task spawner: pid $$, not 1 of a namespace\\n" if $whole && $$ != 1;
+# Outside a namespace: the child subreaper of its tasks, so every orphan they leave is its child.
+die "task spawner: cannot be a child subreaper: $!\\n" if !$whole && syscall($prctl, 36, 1, 0, 0, 0) != 0;
+# Every process of the task: in a namespace, all of it but PID 1; else the command's group, then
+# each child of the spawner (orphans are re-parented to it) until none is left.
+sub kill_task {
+  my ($group) = @_;
+  if ($whole) { kill('KILL', -1); return }
+  kill('KILL', -$group) if $group;
+  # A killed process's children come to the spawner only once it has exited: look again until
+  # none is left (2 s at most).
+  for (1 .. 2000) {
+    1 while (reap(0))[0] > 0;
+    my @children = children();
+    last unless @children;
+    kill('KILL', @children);
+    select(undef, undef, undef, 0.001);
+  }
+}
+sub children {
+  if (open(my $fh, '<', "/proc/$$/task/$$/children")) { my $line = <$fh> // ''; return split(' ', $line) }
+  my @pids;
+  opendir(my $dh, '/proc') or return ();
+  for my $p (grep { /\\A\\d+\\z/ } readdir($dh)) {
+    open(my $st, '<', "/proc/$p/stat") or next;
+    my $line = <$st> // '';
+    push @pids, $p if $line =~ /\\) \\S (\\d+) / && $1 == $$;
+  }
+  return @pids;
+}
 $SIG{CHLD} = sub {};
 my $in = '';
 my $eof = 0;
@@ -66,23 +95,32 @@ sub take {
   substr($in, 0, $head + $n, '');
   return ['run', $payload];
 }
-# Reaps one child (any: -1), blocking or not; returns (pid, status) and adds what it used.
+# Reaps one child (any: -1), blocking or not; returns (pid, status) and adds what it used. The
+# command's own status is kept in $ended whoever reaps it (a kill_task too).
 my @used;
+my ($main, $ended);
 sub reap {
   my ($block) = @_;
-  if ($wait4 <= 0) { my $r = waitpid(-1, $block ? 0 : 1); return ($r, $?) }
-  my ($st, $ru) = ("\\0" x 4, "\\0" x 144);
-  for (;;) {
-    my $r = syscall($wait4, -1, $st, $block ? 0 : 1, $ru);
-    next if $r == -1 && $! + 0 == 4;
+  my ($r, $s);
+  if ($wait4 <= 0) {
+    $r = waitpid(-1, $block ? 0 : 1);
+    $s = $?;
+  } else {
+    my ($st, $ru) = ("\\0" x 4, "\\0" x 144);
+    for (;;) {
+      $r = syscall($wait4, -1, $st, $block ? 0 : 1, $ru);
+      last unless $r == -1 && $! + 0 == 4;
+    }
     if ($r > 0) {
       my @u = unpack('q5', $ru);
       $used[0] += $u[0] * 1e6 + $u[1];
       $used[1] += $u[2] * 1e6 + $u[3];
       $used[2] = $u[4] if $u[4] > $used[2];
     }
-    return ($r, unpack('i', $st));
+    $s = unpack('i', $st);
   }
+  $ended = $s if $r > 0 && defined $main && $r == $main;
+  return ($r, $s);
 }
 sub run {
   my ($cwd, $argc, @env) = split(/\\0/, $_[0], -1);
@@ -92,8 +130,10 @@ sub run {
   @used = (0, 0, 0);
   my ($or, $ow, $er, $ew, $xr, $xw);
   unless (pipe($or, $ow) && pipe($er, $ew) && pipe($xr, $xw)) { frame('x', 'error ' . ($! + 0) . " pipe: $!\\n"); return }
+  ($main, $ended) = (undef, undef);
   my $pid = fork();
   unless (defined $pid) { frame('x', 'error ' . ($! + 0) . " fork: $!\\n"); return }
+  $main = $pid;
   if ($pid == 0) {
     $SIG{CHLD} = 'DEFAULT';
     setpgrp(0, 0);
@@ -111,10 +151,6 @@ sub run {
   close($_) for ($ow, $ew, $xw);
   my %open = (o => $or, e => $er, x => $xr);
   my ($error, $status) = ('', undef);
-  my $ended = sub {
-    $status = shift;
-    kill('KILL', -1);
-  };
   my $spins = 0;
   while (%open || !defined $status) {
     my $rin = '';
@@ -124,19 +160,21 @@ sub run {
     # Otherwise SIGCHLD wakes the select, and the timeout covers the one that came just before it.
     my $wait = defined $status ? undef : (!%open && $spins++ < 200) ? 0.0005 : 0.5;
     my $n = select(my $rout = $rin, undef, undef, $wait);
-    while (!defined $status) {
-      my ($r, $s) = reap(0);
-      last if $r <= 0;
-      $ended->($s) if $r == $pid;
+    if (!defined $status) {
+      1 while !defined $ended && (reap(0))[0] > 0;
+      if (defined $ended) {
+        $status = $ended;
+        kill_task($pid);
+      }
     }
     next if $n <= 0;
     if (vec($rout, 0, 1)) {
       fill();
       while (my $m = take()) {
         die "task spawner: a run while a task runs\\n" if $m->[0] eq 'run';
-        if ($m->[1] == 9) { kill('KILL', -1) } elsif (!defined $status) { kill($m->[1], -$pid) }
+        if ($m->[1] == 9) { kill_task($pid) } elsif (!defined $status) { kill($m->[1], -$pid) }
       }
-      if ($eof) { kill('KILL', -1); exit 0 }
+      if ($eof) { kill_task($pid); exit 0 }
     }
     for my $k (keys %open) {
       my $fh = $open{$k};
@@ -148,7 +186,7 @@ sub run {
     }
   }
   # Everything else of the task was killed when the command ended: reap it all.
-  1 while (reap(1))[0] > 0;
+  if ($whole) { 1 while (reap(1))[0] > 0 } else { 1 while (reap(0))[0] > 0 }
   if ($error ne '') { frame('x', $error); return }
   my $usage = $wait4 > 0 ? sprintf("usage %d.%06d %d.%06d %d\\n", int($used[0] / 1e6), $used[0] % 1e6, int($used[1] / 1e6), $used[1] % 1e6, $used[2]) : '';
   frame('x', $usage . (($status & 127) ? 'signal ' . ($status & 127) : 'exit ' . ($status >> 8)) . "\\n");

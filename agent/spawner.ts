@@ -15,7 +15,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import type { Containment, NamespaceTools, TaskExit, TaskProcess, TaskSignal, TaskSpawnOptions } from './containment';
+import type { Containment, TaskExit, TaskProcess, TaskSignal, TaskSpawnOptions } from './containment';
 import { PRCTL_SYSCALL, parseStatus, WAIT4_SYSCALL } from './containment';
 import { SPAWNER } from './spawner.pl';
 
@@ -182,41 +182,55 @@ class SpawnerProcess {
   }
 }
 
-/** Where each of the spawner's system calls is known; the command line that starts it. */
-function spawnerCommand(tools: NamespaceTools, asRoot: boolean, runAs: TaskSpawnOptions['runAs']): [string, string[]] {
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  const userNs = asRoot ? [] : ['--user', `--map-user=${uid}`, `--map-group=${gid}`];
+/** The tools a spawner needs: unshare only for a namespace; setpriv where present (pdeathsig, AGENT_RUN_AS). */
+export type SpawnerTools = { perl: string; setpriv: string | null; unshare?: string | null };
+
+/** The command line that starts a spawner, in a namespace of its own or as a subreaper. */
+function spawnerCommand(tools: SpawnerTools, namespace: boolean, asRoot: boolean, runAs: TaskSpawnOptions['runAs']): [string, string[]] {
   // As root, the spawner (and so every command) drops to AGENT_RUN_AS with no_new_privs before
-  // it runs: nothing in the namespace is root.
+  // it runs: nothing it starts is root.
   const drop =
     runAs && tools.setpriv !== null
       ? [tools.setpriv, `--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, '--clear-groups', '--no-new-privs', '--']
       : [];
-  const args = [...userNs, '--pid', '--fork', '--kill-child', '--mount-proc', '--', ...drop];
-  args.push(tools.perl, '-e', SPAWNER, '--', String(WAIT4_SYSCALL), String(PRCTL_SYSCALL));
-  return tools.setpriv === null ? [tools.unshare, args] : [tools.setpriv, ['--pdeathsig=SIGKILL', '--', tools.unshare, ...args]];
+  const perl = [tools.perl, '-e', SPAWNER, '--', String(WAIT4_SYSCALL), String(PRCTL_SYSCALL), namespace ? '1' : '0'];
+  let argv: string[];
+  if (namespace) {
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    const userNs = asRoot ? [] : ['--user', `--map-user=${uid}`, `--map-group=${gid}`];
+    argv = [tools.unshare as string, ...userNs, '--pid', '--fork', '--kill-child', '--mount-proc', '--', ...drop, ...perl];
+  } else {
+    argv = [...drop, ...perl];
+  }
+  // setpriv --pdeathsig: should the agent die (kill -9), the spawner's chain gets SIGKILL (and,
+  // with --kill-child, the whole namespace).
+  if (tools.setpriv !== null) argv = [tools.setpriv, '--pdeathsig=SIGKILL', '--', ...argv];
+  return [argv[0] as string, argv.slice(1)];
 }
 
 /**
- * Commands in the agent's own PID namespace, through the spawner. As root, `unshare` makes the
- * namespace; otherwise an unprivileged user namespace maps the agent's own user.
+ * Commands through a spawner: with `namespace`, in the agent's own PID namespace (as root
+ * `unshare` makes it; otherwise an unprivileged user namespace maps the agent's own user);
+ * without, in process groups of their own under a spawner that is their child subreaper.
  */
-export function namespaceSpawner(tools: NamespaceTools, asRoot = process.getuid?.() === 0): Containment {
+export function taskSpawner(tools: SpawnerTools, namespace: boolean, asRoot = process.getuid?.() === 0): Containment {
   const spawners = new Map<string, SpawnerProcess>();
   const stopAll = () => {
     for (const s of spawners.values()) s.stop();
   };
   process.once('exit', stopAll);
   return {
-    kind: 'pid-namespace',
-    description: `PID namespace per agent, emptied after each task (unshare --pid --mount-proc${asRoot ? '' : ' in a user namespace'}, one spawner as its init): nothing a command starts outlives it, and its /proc shows only its own processes and the spawner`,
+    kind: namespace ? 'pid-namespace' : 'process-group',
+    description: namespace
+      ? `PID namespace per agent, emptied after each task (unshare --pid --mount-proc${asRoot ? '' : ' in a user namespace'}, one spawner as its init): nothing a command starts outlives it, and its /proc shows only its own processes and the spawner`
+      : 'process group under a spawner that is its child subreaper: what a command starts is killed when it ends, daemons included, unless the command kills the spawner first; its /proc shows every process of this host',
     spawn(command, { cwd, env, runAs }): TaskProcess {
       const request = encodeRun(cwd, ['/bin/sh', '-c', command], env);
       const key = runAs ? `${runAs.uid}:${runAs.gid}` : '';
       let spawner = spawners.get(key);
       if (spawner === undefined || !spawner.alive) {
-        const [file, argv] = spawnerCommand(tools, asRoot, runAs);
+        const [file, argv] = spawnerCommand(tools, namespace, asRoot, runAs);
         const made: SpawnerProcess = new SpawnerProcess(file, argv, () => {
           if (spawners.get(key) === made) spawners.delete(key);
         });

@@ -173,9 +173,7 @@ describe.each(stores)('the agent process against a real server on $name', (store
         .split('\n')
         .filter((l) => l.includes('command containment: '));
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(
-        namespaceHere ? /PID namespace per agent, emptied after each task/ : /process group only: .*no PID namespace: /,
-      );
+      expect(lines[0]).toMatch(namespaceHere ? /PID namespace per agent, emptied after each task/ : /process group .*no PID namespace: /);
     });
 
     it.each([
@@ -277,7 +275,7 @@ describe.each(stores)('the agent process against a real server on $name', (store
       expect(JSON.parse(lines[0] as string)).toMatchObject({
         level: 'WARN',
         message: expect.stringMatching(
-          /^command containment: process group only: .*can outlive its task \(no PID namespace: AGENT_CONTAINMENT=process-group\)$/,
+          /^command containment: process group under a spawner that is its child subreaper: .* \(no PID namespace: AGENT_CONTAINMENT=process-group\)$/,
         ),
       });
       await stopAgent(fallback);
