@@ -40,6 +40,8 @@ export type Route = {
   bodyLimit: number;
   /** false: served by the local server only, not deployed by template.yaml (GET /metrics) */
   lambda?: false;
+  /** true: a long poll, which the local adapter tells when its client hangs up (context.clientGone) */
+  holds?: true;
 };
 
 /** Exact paths come before parameterised ones: /tasks/pick is never read as a task id. */
@@ -50,12 +52,12 @@ const table: readonly (Omit<Route, 'audience' | 'build'> & { build: BuildHandler
   { method: 'POST', path: ROUTES.tasks, dir: 'create-task', build: createTask.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'GET', path: ROUTES.tasks, dir: 'list-tasks', build: listTasks.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'GET', path: ROUTES.summary, dir: 'task-summary', build: taskSummary.build, bodyLimit: EMPTY_BODY_LIMIT },
-  { method: 'GET', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: EMPTY_BODY_LIMIT },
-  { method: 'POST', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: EMPTY_BODY_LIMIT, holds: true },
+  { method: 'POST', path: ROUTES.pick, dir: 'pick-task', build: pickTask.build, bodyLimit: EMPTY_BODY_LIMIT, holds: true },
   { method: 'GET', path: ROUTES.task, dir: 'get-task', build: getTask.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.heartbeat, dir: 'heartbeat-task', build: heartbeatTask.build, bodyLimit: EMPTY_BODY_LIMIT },
   { method: 'POST', path: ROUTES.output, dir: 'send-output', build: sendOutput.build, bodyLimit: OUTPUT_BODY_LIMIT },
-  { method: 'GET', path: ROUTES.output, dir: 'read-output', build: readOutput.build, bodyLimit: EMPTY_BODY_LIMIT },
+  { method: 'GET', path: ROUTES.output, dir: 'read-output', build: readOutput.build, bodyLimit: EMPTY_BODY_LIMIT, holds: true },
   { method: 'POST', path: ROUTES.finish, dir: 'finish-task', build: finishTask.build, bodyLimit: AGENT_BODY_LIMIT },
   { method: 'POST', path: ROUTES.cancel, dir: 'cancel-task', build: cancelTask.build, bodyLimit: USER_BODY_LIMIT },
   { method: 'GET', path: ROUTES.agents, dir: 'list-agents', build: listAgents.build, bodyLimit: EMPTY_BODY_LIMIT },

@@ -22,6 +22,9 @@ export function noContent(): Result {
 export function header(event: Event, name: string): string | undefined {
   const headers = event.headers ?? {};
   const wanted = name.toLowerCase();
+  // API Gateway (payload 2.0) and the local adapter send lower-case names.
+  const value = headers[wanted];
+  if (value !== undefined) return value;
   for (const key of Object.keys(headers)) {
     if (key.toLowerCase() === wanted) return headers[key];
   }

@@ -50,6 +50,14 @@ function joinHeaders(req: Request): Record<string, string> {
   return headers;
 }
 
+/** A request's joined headers, made once for the early token check and the event. */
+const JOINED = Symbol('joined headers');
+function headersOf(req: Request): Record<string, string> {
+  const holder = req as Request & { [JOINED]?: Record<string, string> };
+  holder[JOINED] ??= joinHeaders(req);
+  return holder[JOINED];
+}
+
 /** Builds the payload-v2 event API Gateway would send for this request. */
 export function toEvent(req: Request, route: Route, body: Buffer | undefined): Event {
   const requestId = randomUUID();
@@ -60,7 +68,7 @@ export function toEvent(req: Request, route: Route, body: Buffer | undefined): E
   for (const [k, v] of new URLSearchParams(rawQueryString)) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
   const params = req.params as Record<string, string>;
   const now = new Date();
-  const headers = joinHeaders(req);
+  const headers = headersOf(req);
   const hasBody = body !== undefined && body.length > 0;
   const asText = hasBody && isUtf8(body);
   return {
@@ -217,7 +225,8 @@ export function createApp(routes: readonly Route[], deps: Deps): express.Express
     const authorizeFirst = (req: Request, res: Response, next: NextFunction) => {
       if (route.audience === 'public') return next();
       try {
-        authorize(route.audience, toEvent(req, route, undefined), deps.config);
+        // The check reads headers only.
+        authorize(route.audience, { headers: headersOf(req) } as unknown as Event, deps.config);
         next();
       } catch (error) {
         res.setHeader('connection', 'close');
@@ -241,12 +250,15 @@ export function createApp(routes: readonly Route[], deps: Deps): express.Express
       async (req: Request, res: Response, next: NextFunction) => {
         try {
           const event = toEvent(req, route, Buffer.isBuffer(req.body) ? req.body : undefined);
-          // Tells a held pick that its agent hung up, so it claims no task for nobody (API
-          // Gateway gives Lambda no such signal).
-          const clientGone = new AbortController();
-          // (a close after the answer went out is not a hang-up; aborting costs a DOMException)
-          res.once('close', () => res.writableFinished || clientGone.abort());
-          const context = Object.assign(lambdaContext(route, event.requestContext.requestId), { clientGone: clientGone.signal });
+          const context: Context & { clientGone?: AbortSignal } = lambdaContext(route, event.requestContext.requestId);
+          if (route.holds) {
+            // Tells a held pick that its agent hung up, so it claims no task for nobody (API
+            // Gateway gives Lambda no such signal).
+            const clientGone = new AbortController();
+            // (a close after the answer went out is not a hang-up; aborting costs a DOMException)
+            res.once('close', () => res.writableFinished || clientGone.abort());
+            context.clientGone = clientGone.signal;
+          }
           const result = await handler(event, context);
           sendResult(res, result);
         } catch (error) {
