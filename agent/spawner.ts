@@ -75,7 +75,9 @@ function encodeRun(cwd: string, argv: readonly string[], env: Readonly<Record<st
 
 /** One spawner process and the command it runs (at most one: an agent runs one task at a time). */
 class SpawnerProcess {
-  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
+  private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
+  /** what it (or unshare, setpriv) wrote to stderr before it was ready: the reason it refused */
+  private earlyStderr = '';
   private buffer: Buffer = Buffer.alloc(0);
   private current: Running | null = null;
   alive = true;
@@ -87,11 +89,17 @@ class SpawnerProcess {
   constructor(file: string, argv: readonly string[], onGone: () => void) {
     // detached: a Ctrl-C on the agent's terminal reaches the agent, which decides; not its tasks.
     this.child = spawn(file, argv, {
-      stdio: ['pipe', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
     this.child.stdin.on('error', () => {});
+    // Before it is ready its stderr is the reason it could not start (unshare refused, say),
+    // which chooseContainment reports in one line; after, anything it writes goes to the agent's.
+    this.child.stderr.on('data', (chunk: Buffer) => {
+      if (this.ready) process.stderr.write(chunk);
+      else this.earlyStderr = (this.earlyStderr + chunk.toString('utf8')).slice(-500);
+    });
     this.child.stdout.on('data', (chunk: Buffer) => this.onData(chunk));
     // Should it end while a command runs, the command ended with it (the namespace is gone):
     // killed, as a SIGKILL to the namespace would have ended it. Should it not start at all,
@@ -101,22 +109,27 @@ class SpawnerProcess {
       this.alive = false;
       this.endedWith = why;
       onGone();
-      if (notStarted || !this.ready) this.current?.fail(new Error(this.ready ? why : `${why} before it was ready`));
+      const said = this.earlyStderr.trim().split('\n').at(-1);
+      const before = said ? `${why} before it was ready: ${said}` : `${why} before it was ready`;
+      if (notStarted || !this.ready) this.current?.fail(new Error(this.ready ? why : before));
       else this.current?.resolve({ code: null, signal: 'SIGKILL', usage: null });
       this.current = null;
     };
     this.child.once('error', (error) => gone(`the task spawner could not start: ${error.message}`, true));
     this.child.once('exit', (code, signal) => gone(`the task spawner ended (${signal ?? `exit ${code}`})`, false));
     // Between tasks it does not keep the agent's event loop alive by itself; while a command
-    // runs, it does (its output and end are what the agent waits for).
-    this.child.unref();
+    // runs, it does (its output and its end, or the spawner's own, are what the agent waits for).
     this.hold(false);
   }
 
   private hold(on: boolean): void {
-    for (const pipe of [this.child.stdout, this.child.stdin] as unknown as { ref?: () => void; unref?: () => void }[]) {
-      if (on) pipe.ref?.();
-      else pipe.unref?.();
+    const handles = [this.child, this.child.stdout, this.child.stdin, this.child.stderr] as unknown as {
+      ref?: () => void;
+      unref?: () => void;
+    }[];
+    for (const handle of handles) {
+      if (on) handle.ref?.();
+      else handle.unref?.();
     }
   }
 

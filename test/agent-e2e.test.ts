@@ -281,6 +281,28 @@ describe.each(stores)('the agent process against a real server on $name', (store
       await stopAgent(fallback);
     });
 
+    it('falls back to the subreaper spawner, and stays up, when unshare is refused (an unprivileged container)', async () => {
+      // A real process (not jest's loop): the agent must not exit while it waits for the probes.
+      const fake = mkdtempSync(join(tmpdir(), 'fake-unshare-'));
+      writeFileSync(join(fake, 'unshare'), '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n', {
+        mode: 0o755,
+      });
+      const refused = startAgent(`e2e-refused-${store.name}`, { BACKEND_URL: base, AGENT_TOKEN, PATH: `${fake}:${process.env.PATH}` });
+      try {
+        await waitFor('the agent to start polling', () => refused.output().includes('agent started'), 30000, refused);
+        const line = refused
+          .output()
+          .split('\n')
+          .find((l) => l.includes('command containment: '));
+        expect(JSON.parse(line as string).message).toMatch(
+          /^command containment: process group under a spawner that is its child subreaper: .*\(no PID namespace: unshare refused: /,
+        );
+      } finally {
+        await stopAgent(refused);
+        rmSync(fake, { recursive: true, force: true });
+      }
+    });
+
     it('exits 0 on SIGTERM while idle', async () => {
       const idleAgent = startAgent(`e2e-idle-${store.name}`, { BACKEND_URL: base, AGENT_TOKEN });
       await waitFor('the agent to start polling', () => idleAgent.output().includes('agent started'), 30000, idleAgent);
