@@ -71,13 +71,19 @@ const at = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, M
 
 async function main(): Promise<void> {
   const chosen = await chooseContainment('auto', null);
-  const candidates = [processGroup(), ...(chosen.containment.kind === 'pid-namespace' ? [chosen.containment] : [])];
+  // Node's own fork (the fallback without perl), the subreaper spawner, and the namespace where this host has one.
+  const subreaper = (await chooseContainment('process-group', null)).containment;
+  const candidates = [
+    { name: 'node fork', containment: processGroup() },
+    ...(subreaper.description.startsWith('process group under a spawner') ? [{ name: 'subreaper', containment: subreaper }] : []),
+    ...(chosen.containment.kind === 'pid-namespace' ? [{ name: 'pid-namespace', containment: chosen.containment }] : []),
+  ];
   if (chosen.reason !== null) console.log(`no PID namespace here: ${chosen.reason}`);
-  for (const containment of candidates) {
+  for (const { name, containment } of candidates) {
     const { ms, cpuMs } = await measure(containment);
     const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
     console.log(
-      `${containment.kind.padEnd(14)} ${RUNS} runs of \`true\`: mean ${mean.toFixed(1)} ms, p50 ${at(ms, 50).toFixed(1)} ms, p95 ${at(ms, 95).toFixed(1)} ms per task; CPU ${cpuMs.toFixed(2)} ms per task (this process and all under it)`,
+      `${name.padEnd(14)} ${RUNS} runs of \`true\`: mean ${mean.toFixed(1)} ms, p50 ${at(ms, 50).toFixed(1)} ms, p95 ${at(ms, 95).toFixed(1)} ms per task; CPU ${cpuMs.toFixed(2)} ms per task (this process and all under it)`,
     );
   }
 }

@@ -62,6 +62,36 @@ export function machineBusySeconds(): number {
   return (total - (v[3] ?? 0) - (v[4] ?? 0)) / clkTck();
 }
 
+/**
+ * These pids and every live process under them (an agent's task spawner and its wrappers, which
+ * the agent never waits for, so their CPU is not in its cutime): a PidSource for cpuMeter.
+ */
+export function withDescendants(pids: number[]): () => Promise<number[]> {
+  return async () => {
+    const parent = new Map<number, number>();
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const roots = new Set(pids);
+    const found = new Set(pids);
+    for (const pid of parent.keys()) {
+      for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+        if (roots.has(p)) {
+          found.add(pid);
+          break;
+        }
+      }
+    }
+    return [...found];
+  };
+}
+
 /** The pids of a group: fixed, or looked up again at the end (PostgreSQL opens backends as it goes). */
 export type PidSource = number[] | (() => Promise<number[]>);
 

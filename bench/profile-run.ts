@@ -11,7 +11,7 @@ import { openBenchDatabase } from './database';
 import { num } from './http';
 import { createTasks, fetchTasks, pickFinishLoops, spanOf, waitIdle, warmUp } from './load';
 import { serverGroups } from './phases/throughput';
-import { cpuMeter } from './procs';
+import { cpuMeter, withDescendants } from './procs';
 import { monotonicUs } from './profile';
 import { cpuRow, printProfile } from './report';
 import { openStage, startBenchAgent, stopAgents, stopBenchServer, waitAgentsPolling } from './system';
@@ -46,7 +46,7 @@ export async function benchProfile(ctx: BenchContext): Promise<void> {
   const agentDir = join(profDir, 'agent');
   const agent = startBenchAgent(stage, 'bench-agent-prof', {}, ['--cpu-prof', `--cpu-prof-dir=${agentDir}`]);
   await waitAgentsPolling(stage, [agent]);
-  meter = await cpuMeter({ ...serverGroups(stage), 'agent+sh': [agent.pid] });
+  meter = await cpuMeter({ ...serverGroups(stage), 'agent+sh': withDescendants([agent.pid]) });
   const agentWindow = { fromUs: monotonicUs(), toUs: 0 };
   const { ids } = await createTasks(stage.clients, n);
   await waitIdle(stage.api, Math.max(120000, n * 100));

@@ -4,7 +4,7 @@
  */
 import type { Proc } from '../../test/support/processes';
 import { createTasks, fetchTasks, spanOf, waitIdle } from '../load';
-import { type CpuResult, cpuMeter, rssSampler } from '../procs';
+import { type CpuResult, cpuMeter, type PidSource, rssSampler, withDescendants } from '../procs';
 import { type Stage, startBenchAgent, waitAgentsPolling } from '../system';
 import { serverGroups } from './throughput';
 
@@ -20,7 +20,7 @@ export type PipelineResult = {
 };
 
 /** Creates `n` tasks and waits until the agents ran them all; checks each ran once, on one of `agents`. */
-async function pipeline(stage: Stage, agents: Proc[], n: number, groups: Record<string, number[]>): Promise<PipelineRun> {
+async function pipeline(stage: Stage, agents: Proc[], n: number, groups: Record<string, PidSource>): Promise<PipelineRun> {
   const meter = await cpuMeter({ ...serverGroups(stage), ...groups });
   const { ids } = await createTasks(stage.clients, n);
   await waitIdle(stage.api, Math.max(120000, n * 100));
@@ -41,13 +41,13 @@ export async function measurePipelines(stage: Stage): Promise<PipelineResult> {
   stage.ctx.say('full pipeline, 1 agent');
   const agents: Proc[] = [startBenchAgent(stage, 'bench-agent-0')];
   await waitAgentsPolling(stage, agents);
-  const one = await pipeline(stage, agents, sizes.pipe1, { 'agent+sh': [(agents[0] as Proc).pid] });
+  const one = await pipeline(stage, agents, sizes.pipe1, { 'agent+sh': withDescendants([(agents[0] as Proc).pid]) });
 
   stage.ctx.say(`full pipeline, ${many} agents`);
   for (let i = 1; i < many; i++) agents.push(startBenchAgent(stage, `bench-agent-${i}`));
   await waitAgentsPolling(stage, agents);
   const rss = rssSampler([stage.server.pid, (agents[0] as Proc).pid]);
-  const tenfold = await pipeline(stage, agents, sizes.pipe10, { 'agents+sh': agents.map((a) => a.pid) });
+  const tenfold = await pipeline(stage, agents, sizes.pipe10, { 'agents+sh': withDescendants(agents.map((a) => a.pid)) });
   const [serverRss = 0, agentRss = 0] = rss.stop();
   return { one, many: tenfold, agents, serverRss, agentRss };
 }
