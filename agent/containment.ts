@@ -8,20 +8,22 @@
  *   group (`setsid`) included, before the end is reported; a private /proc shows the command
  *   only its own processes and the spawner (not the agent's, not the server's
  *   /proc/<pid>/environ).
- * - `process-group`: the command leads a process group, and the group is killed when it
- *   ends; a process that leaves the group can outlive the task. Used where namespaces are
- *   refused (an unprivileged container), and said so in the agent's start-up log.
+ * - `process-group`: the command leads a process group of its own. Through the spawner (without
+ *   a namespace, as the child subreaper of its commands) every process the command leaves is
+ *   killed when it ends, unless the command kills the spawner first; where there is no spawner
+ *   (no perl), the agent forks the command itself, its group is killed when it ends, and a
+ *   process that leaves the group can outlive the task. Used where namespaces are refused (an
+ *   unprivileged container), and said so in the agent's start-up log.
  *
  * With AGENT_RUN_AS both run the command through `setpriv --no-new-privs`: a setuid program
  * gains nothing.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { TaskUsage } from '../contract/task';
-import { taskSpawner } from './spawner';
+import { PRCTL_SYSCALL, taskSpawner } from './spawner';
 
 export type ContainmentKind = 'pid-namespace' | 'process-group';
 
@@ -64,43 +66,6 @@ export type Containment = {
   /** Starts `/bin/sh -c command`, contained. May throw what spawn throws (E2BIG, a NUL byte). */
   spawn(command: string, options: TaskSpawnOptions): TaskProcess;
 };
-
-/**
- * wait4's system call number where struct rusage is 18 64-bit words (64-bit Linux): x86-64 61,
- * arm64 260 (the generic table); 0 elsewhere (no usage measured).
- */
-export const WAIT4_SYSCALL = process.platform === 'linux' ? (({ x64: 61, arm64: 260 } as Record<string, number>)[process.arch] ?? 0) : 0;
-
-/** prctl's system call number: x86-64 157, arm64 167; 0 elsewhere (the spawner then stays dumpable). */
-export const PRCTL_SYSCALL = process.platform === 'linux' ? (({ x64: 157, arm64: 167 } as Record<string, number>)[process.arch] ?? 0) : 0;
-
-/** The spawner's usage line, as the task's usage (maxrss comes in KiB). */
-export function parseUsageLine(line: string): TaskUsage | null {
-  const m = /^usage (\d+\.\d+) (\d+\.\d+) (\d+)$/.exec(line);
-  if (!m) return null;
-  return { cpuUserSeconds: Number(m[1]), cpuSystemSeconds: Number(m[2]), maxRssBytes: Number(m[3]) * 1024 };
-}
-
-/**
- * The spawner's status of an ended task (agent/spawner.pl.ts): `usage ...` and `exit N` or
- * `signal N`; or `error ERRNO MESSAGE` when the command could not be executed. Without an end
- * line, killed by SIGKILL.
- */
-export function parseStatus(text: string): { exit: TaskExit; error?: string } {
-  let usage: TaskUsage | null = null;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('error ')) return { exit: { code: null, signal: null, usage: null }, error: line.slice(6) };
-    if (line.startsWith('usage ')) usage = parseUsageLine(line);
-    const m = /^(exit|signal) (\d+)$/.exec(line);
-    if (m?.[1] === 'exit') return { exit: { code: Number(m[2]), signal: null, usage } };
-    if (m?.[1] === 'signal') return { exit: { code: null, signal: SIGNAL_NAMES.get(Number(m[2])) ?? 'SIGKILL', usage } };
-  }
-  return { exit: { code: null, signal: 'SIGKILL', usage: null } };
-}
-
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals] as const),
-);
 
 /** The absolute path of an executable on the agent's own PATH (never a task's), or null. */
 export function findExecutable(name: string, path = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'): string | null {

@@ -41,7 +41,7 @@ my ($wait4, $prctl, $whole) = @ARGV;
 syscall($prctl, 4, 0, 0, 0, 0) if $prctl > 0;
 die "task spawner: pid $$, not 1 of a namespace\\n" if $whole && $$ != 1;
 # Outside a namespace: the child subreaper of its tasks, so every orphan they leave is its child.
-die "task spawner: cannot be a child subreaper: $!\\n" if !$whole && syscall($prctl, 36, 1, 0, 0, 0) != 0;
+die "task spawner: cannot be a child subreaper: $!\\n" if !$whole && ($prctl <= 0 || syscall($prctl, 36, 1, 0, 0, 0) != 0);
 # Every process of the task: in a namespace, all of it but PID 1; else the command's group, then
 # each child of the spawner (orphans are re-parented to it) until none is left.
 sub kill_task {

@@ -15,9 +15,46 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { TaskUsage } from '../contract/task';
 import type { Containment, TaskExit, TaskProcess, TaskSignal, TaskSpawnOptions } from './containment';
-import { PRCTL_SYSCALL, parseStatus, WAIT4_SYSCALL } from './containment';
 import { SPAWNER } from './spawner.pl';
+
+/**
+ * wait4's system call number where struct rusage is 18 64-bit words (64-bit Linux): x86-64 61,
+ * arm64 260 (the generic table); 0 elsewhere (no usage measured).
+ */
+const WAIT4_SYSCALL = process.platform === 'linux' ? (({ x64: 61, arm64: 260 } as Record<string, number>)[process.arch] ?? 0) : 0;
+
+/** prctl's system call number: x86-64 157, arm64 167; 0 elsewhere (the spawner then stays dumpable). */
+export const PRCTL_SYSCALL = process.platform === 'linux' ? (({ x64: 157, arm64: 167 } as Record<string, number>)[process.arch] ?? 0) : 0;
+
+/** The spawner's usage line, as the task's usage (maxrss comes in KiB). */
+function parseUsageLine(line: string): TaskUsage | null {
+  const m = /^usage (\d+\.\d+) (\d+\.\d+) (\d+)$/.exec(line);
+  if (!m) return null;
+  return { cpuUserSeconds: Number(m[1]), cpuSystemSeconds: Number(m[2]), maxRssBytes: Number(m[3]) * 1024 };
+}
+
+/**
+ * The spawner's status of an ended task (agent/spawner.pl.ts): `usage ...` and `exit N` or
+ * `signal N`; or `error ERRNO MESSAGE` when the command could not be executed. Without an end
+ * line, killed by SIGKILL.
+ */
+function parseStatus(text: string): { exit: TaskExit; error?: string } {
+  let usage: TaskUsage | null = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('error ')) return { exit: { code: null, signal: null, usage: null }, error: line.slice(6) };
+    if (line.startsWith('usage ')) usage = parseUsageLine(line);
+    const m = /^(exit|signal) (\d+)$/.exec(line);
+    if (m?.[1] === 'exit') return { exit: { code: Number(m[2]), signal: null, usage } };
+    if (m?.[1] === 'signal') return { exit: { code: null, signal: SIGNAL_NAMES.get(Number(m[2])) ?? 'SIGKILL', usage } };
+  }
+  return { exit: { code: null, signal: 'SIGKILL', usage: null } };
+}
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals] as const),
+);
 
 /** The command a spawner runs: its output streams, and how it ends. */
 type Running = {
@@ -83,8 +120,6 @@ class SpawnerProcess {
   alive = true;
   /** it said `r`: it runs, as PID 1 of its namespace */
   private ready = false;
-  /** why it ended, for the task it was running */
-  private endedWith = 'the task spawner ended';
 
   constructor(file: string, argv: readonly string[], onGone: () => void) {
     // detached: a Ctrl-C on the agent's terminal reaches the agent, which decides; not its tasks.
@@ -107,7 +142,6 @@ class SpawnerProcess {
     const gone = (why: string, notStarted: boolean) => {
       if (!this.alive) return;
       this.alive = false;
-      this.endedWith = why;
       onGone();
       const said = this.earlyStderr.trim().split('\n').at(-1);
       const before = said ? `${why} before it was ready: ${said}` : `${why} before it was ready`;
@@ -133,12 +167,8 @@ class SpawnerProcess {
     }
   }
 
-  /** Sends the request; `task` learns how it ends. */
+  /** Sends the request (to a spawner that is alive: taskSpawner replaces one that is not); `task` learns how it ends. */
   run(request: Buffer, task: Running): void {
-    if (!this.alive) {
-      queueMicrotask(() => task.fail(new Error(this.endedWith)));
-      return;
-    }
     this.current = task;
     this.hold(true);
     this.child.stdin.write(request);
@@ -164,7 +194,7 @@ class SpawnerProcess {
       const nl = this.buffer.indexOf(10);
       if (nl < 0) return;
       const head = this.buffer.toString('latin1', 0, nl);
-      const m = /^([roexr]) (\d+)$/.exec(head);
+      const m = /^([roex]) (\d+)$/.exec(head);
       if (!m) {
         this.stop();
         this.current?.fail(new Error(`the task spawner said something unexpected: ${JSON.stringify(head.slice(0, 80))}`));
@@ -268,5 +298,3 @@ export function taskSpawner(tools: SpawnerTools, namespace: boolean, asRoot = pr
     },
   };
 }
-
-export const _forTests = { encodeRun };

@@ -7,48 +7,23 @@
  *
  *   npx tsx bench/containment.ts [--runs 500]
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { type Containment, chooseContainment, processGroup } from '../agent/containment';
 import { runCommand } from '../agent/run-command';
+import { cpuSeconds, withDescendants } from './procs';
 
 const i = process.argv.indexOf('--runs');
 const RUNS = i === -1 ? 500 : Number(process.argv[i + 1]);
 
-const TICK_MS = 10; // USER_HZ is 100 on Linux
-
-/** CPU milliseconds of this process and its live descendants, with what each has reaped. */
-function treeCpuMs(): number {
-  const parents = new Map<number, { ppid: number; ticks: number }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parents.set(Number(entry), { ppid: Number(f[1]), ticks: f.slice(11, 15).reduce((a, b) => a + Number(b), 0) });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let ticks = 0;
-  for (const [pid, { ticks: own }] of parents) {
-    for (let p = pid; p > 1; p = parents.get(p)?.ppid ?? 0) {
-      if (p === process.pid) {
-        ticks += pid === process.pid ? 0 : own;
-        break;
-      }
-    }
-  }
-  const self = readFileSync('/proc/self/stat', 'utf8')
-    .slice(readFileSync('/proc/self/stat', 'utf8').lastIndexOf(')') + 2)
-    .split(' ');
-  const usage = process.cpuUsage();
-  return ticks * TICK_MS + (Number(self[13]) + Number(self[14])) * TICK_MS + (usage.user + usage.system) / 1000;
+/** CPU milliseconds of this process and every live process under it, with what each has reaped. */
+async function treeCpuMs(): Promise<number> {
+  const pids = await withDescendants([process.pid])();
+  return pids.reduce((ms, pid) => ms + cpuSeconds(pid) * 1000, 0);
 }
 
 async function measure(containment: Containment): Promise<{ ms: number[]; cpuMs: number }> {
   // one run first: the spawner starts with the first command
   await runCommand({ command: 'true', timeoutSeconds: 10, env: {}, outputLimitBytes: 1024, killGraceMs: 1000, containment });
-  const cpu0 = treeCpuMs();
+  const cpu0 = await treeCpuMs();
   const ms: number[] = [];
   for (let n = 0; n < RUNS; n++) {
     const t0 = performance.now();
@@ -63,7 +38,7 @@ async function measure(containment: Containment): Promise<{ ms: number[]; cpuMs:
     ms.push(performance.now() - t0);
     if (r.state !== 'succeeded') throw new Error(`run ${n} ended ${r.state}: ${r.error} ${r.stderr}`);
   }
-  const cpuMs = (treeCpuMs() - cpu0) / RUNS;
+  const cpuMs = ((await treeCpuMs()) - cpu0) / RUNS;
   return { ms: ms.sort((a, b) => a - b), cpuMs };
 }
 
