@@ -57,7 +57,7 @@ function isOwnAuthority(authority: Authority, config: ServerConfig): boolean {
  * Sec-Fetch-Site names the page's site). Both are refused here, before any body is read or
  * anything stored, so a token-less server answers only programs (curl, agents) and its own pages.
  */
-function checkBrowserReach(audience: 'user' | 'agent', event: Event, config: ServerConfig): void {
+function checkBrowserReach(audience: 'user' | 'agent', event: Pick<Event, 'headers'>, config: ServerConfig): void {
   const name = audience === 'user' ? 'API_TOKEN' : 'AGENT_TOKEN';
   const own = config.lambda ? 'http://127.0.0.1:<port>' : `http://127.0.0.1:${config.port}`;
   const hostValue = header(event, 'host');
@@ -100,9 +100,10 @@ function isOwnOrigin(origin: string, host: string | undefined, config: ServerCon
  * Checks what an audience needs: for user endpoints API_TOKEN, for agent endpoints AGENT_TOKEN,
  * as a bearer token. Where that token is not configured, the endpoint is open to programs but
  * not to web pages of other sites (checkBrowserReach). Public endpoints need nothing. Never
- * echoes a token. The local adapter calls it before reading a body; each handler calls it again.
+ * echoes a token. The local adapter calls it before reading a body (with the headers alone,
+ * before it builds the whole event); each handler calls it again.
  */
-export function authorize(audience: Audience, event: Event, config: ServerConfig): void {
+export function authorize(audience: Audience, event: Pick<Event, 'headers'>, config: ServerConfig): void {
   if (audience === 'public') return;
   const expected = audience === 'user' ? config.apiToken : config.agentToken;
   if (expected === undefined) {

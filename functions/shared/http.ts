@@ -19,7 +19,7 @@ export function noContent(): Result {
 }
 
 /** A header's value, whatever its case in the event (v2 lower-cases them; tests may not). */
-export function header(event: Event, name: string): string | undefined {
+export function header(event: Pick<Event, 'headers'>, name: string): string | undefined {
   const headers = event.headers ?? {};
   const wanted = name.toLowerCase();
   // API Gateway (payload 2.0) and the local adapter send lower-case names.

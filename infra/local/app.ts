@@ -225,8 +225,7 @@ export function createApp(routes: readonly Route[], deps: Deps): express.Express
     const authorizeFirst = (req: Request, res: Response, next: NextFunction) => {
       if (route.audience === 'public') return next();
       try {
-        // The check reads headers only.
-        authorize(route.audience, { headers: headersOf(req) } as unknown as Event, deps.config);
+        authorize(route.audience, { headers: headersOf(req) }, deps.config);
         next();
       } catch (error) {
         res.setHeader('connection', 'close');
