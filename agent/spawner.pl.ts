@@ -2,27 +2,33 @@
  * The task spawner: one small Perl process per agent that starts the agent's commands, so a
  * task costs a fork of a 5 MB Perl process instead of a fork of the 50-60 MB agent (a fork copies
  * the parent's page tables, so its cost grows with the parent) plus setpriv, unshare and a
- * fresh Perl. Started once, as PID 1 of the agent's PID namespace (agent/spawner.ts). Perl is in
+ * fresh Perl. Started once, as PID 1 of the agent's PID namespace, or where namespaces are
+ * refused as the child subreaper of its commands (agent/spawner.ts). Perl is in
  * every Debian and Ubuntu (perl-base is essential); the script loads no module, not even
  * strict.pm, so it starts in about 2 ms.
  *
  * Arguments: the wait4 and prctl system call numbers (0 where this architecture's are not
- * known: then no usage is measured, and the spawner stays dumpable). It must be PID 1 of a PID
- * namespace of its own, and refuses to run otherwise: after each task it kills every other
- * process in the namespace (kill -1), so nothing a command starts outlives it.
+ * known: then no usage is measured, and the spawner stays dumpable), and 1 or 0, "whole".
+ * - 1: it must be PID 1 of a PID namespace of its own, and refuses to run otherwise; after each
+ *   task it kills every other process in the namespace (kill -1).
+ * - 0: it makes itself the child subreaper of its commands (it refuses to run without prctl), so
+ *   every orphan of a task is re-parented to it; after each task it kills the command's group,
+ *   then each of its children until none is left.
+ * Either way nothing a command starts outlives it (without a namespace, unless the command
+ * kills the spawner first).
  *
  * fd 0 carries requests from the agent, fd 1 frames to it; fd 2 is the agent's stderr.
  * - request `run LEN\n` + LEN bytes: the working directory, the number of argv entries, the
  *   argv, then the environment as `NAME=value`, each ended by a NUL byte;
  * - request `kill SIG\n`: 15, 1 or 2 goes to the command's process group; 9 kills every
- *   process of the task (the whole namespace but the spawner);
+ *   process of the task (the whole namespace but the spawner, or every child of the spawner);
  * - frames `KIND LEN\n` + LEN bytes: `r` once at start (the spawner's pid), `o` and `e` the
  *   command's stdout and stderr as it writes them, `x` at its end, after the last output:
  *   `usage USER SYSTEM MAXRSS_KB` and `exit N` or `signal N`, or `error ERRNO MESSAGE` when the
  *   command could not be executed at all.
  *
  * Each `run` forks the command (its shell) as the leader of a process group of its own. Being
- * PID 1, the spawner is where every orphan of the task is re-parented, so it reaps (wait4) the
+ * PID 1 (or the subreaper), the spawner is where every orphan of the task is re-parented, so it reaps (wait4) the
  * command and every process of the task that ends before the task is reported, and sums their
  * CPU time (the largest resident set for memory): what the whole tree used. When the command
  * ends, the rest is killed and reaped too, and only then the end is reported, after the last of
@@ -32,7 +38,8 @@
  * The spawner is made non-dumpable (prctl PR_SET_DUMPABLE 0): a task running as the same user
  * can then neither ptrace it nor open /proc/1/fd/* to write requests or forge frames. Signals from
  * inside the namespace reach an init only where it has a handler, so a task cannot kill it; its
- * only handler, SIGCHLD, does nothing but wake the loop.
+ * only handler, SIGCHLD, does nothing but wake the loop. (As a subreaper it is no init: a task of
+ * the same user can kill it, docs/security.md.)
  *
  * A `.ts` holding the script as a string so that the agent's bundle (dist/agent.js) carries it.
  */
