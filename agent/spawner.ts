@@ -1,7 +1,10 @@
 /**
  * The agent's side of the task spawner (agent/spawner.pl.ts): one Perl process per agent, PID 1
- * of a PID namespace of the agent's own, started at the first command and kept; each command is
- * a request to it, and its output and status come back as frames on one pipe.
+ * of a PID namespace of the agent's own (or, where namespaces are refused, the child subreaper
+ * of its commands: taskSpawner's `namespace` false), started at the first command and kept; each
+ * command is a request to it, and its output and status come back as frames on one pipe. What
+ * follows is the namespace's case; the subreaper's differs in what /proc shows (every process)
+ * and in that a command can kill the spawner.
  *
  * What a command gets is what the earlier namespace per task gave it: it starts in an empty directory,
  * with the agent's environment for it and an empty stdin, as the leader of its own process
