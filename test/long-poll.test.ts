@@ -82,6 +82,47 @@ describe.each(stores)('long-poll pick on $name', (store) => {
     expect(counter.picks() - before).toBeLessThanOrEqual(6);
   });
 
+  it('lets an agent that just finished wait without a claim that would find nothing, and still hands it the next task', async () => {
+    const created = await call(server.url, 'POST', '/tasks', { body: { command: 'echo first' } });
+    const first = await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('finisher') });
+    expect(first.body).toMatchObject({ id: (created.body as { id: string }).id });
+    const waiter = hold('waiter'); // its claim finds nothing; it waits
+    await new Promise((r) => setTimeout(r, 200));
+    const { id, leaseToken } = first.body as { id: string; leaseToken: string };
+    const finished = await call(server.url, 'POST', `/tasks/${id}/finish`, {
+      body: { exitCode: 0, stdout: 'first\n', stderr: '' },
+      headers: agentHeaders('finisher', { 'x-lease-token': leaseToken }),
+    });
+    expect(finished.status).toBe(200);
+    const before = counter.picks();
+    const next = hold('finisher');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(next.done).toBe(false);
+    expect(counter.picks()).toBe(before); // no claim: nothing was queued since the waiter's found nothing
+    // The next task goes to the picker that waited longest, the one after to the finisher.
+    const second = await call(server.url, 'POST', '/tasks', { body: { command: 'echo second' } });
+    expect((await waiter.promise).body).toMatchObject({ id: (second.body as { id: string }).id });
+    expect(next.done).toBe(false);
+    const third = await call(server.url, 'POST', '/tasks', { body: { command: 'echo third' } });
+    expect((await next.promise).body).toMatchObject({ id: (third.body as { id: string }).id, agentId: 'finisher' });
+    expect(counter.picks() - before).toBe(2);
+  });
+
+  it('claims at once after a finish when a task was queued with nobody waiting for it', async () => {
+    const created = await call(server.url, 'POST', '/tasks', { body: { command: 'echo one' } });
+    const picked = await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('busy') });
+    expect(picked.body).toMatchObject({ id: (created.body as { id: string }).id });
+    expect((await call(server.url, 'GET', '/tasks/pick', { headers: agentHeaders('empty') })).status).toBe(204); // found nothing
+    const queued = await call(server.url, 'POST', '/tasks', { body: { command: 'echo two' } }); // nobody waits for it
+    const { id, leaseToken } = picked.body as { id: string; leaseToken: string };
+    await call(server.url, 'POST', `/tasks/${id}/finish`, {
+      body: { exitCode: 0, stdout: '', stderr: '' },
+      headers: agentHeaders('busy', { 'x-lease-token': leaseToken }),
+    });
+    const next = await call(server.url, 'GET', '/tasks/pick?wait=5', { headers: agentHeaders('busy') });
+    expect(next.body).toMatchObject({ id: (queued.body as { id: string }).id });
+  });
+
   it('answers held picks with 204 when the server shuts down, instead of holding the shutdown', async () => {
     const other = await startTestServer(store);
     const held = track(call(other.url, 'GET', '/tasks/pick?wait=20', { headers: agentHeaders() }));

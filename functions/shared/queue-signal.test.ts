@@ -1,7 +1,7 @@
-import { createQueueSignal } from './queue-signal';
+import { createQueueSignal, HINT_MS } from './queue-signal';
 
 /** A subscription the test drives by hand: notify() is what a NOTIFY delivery does. */
-async function manualSignal() {
+async function manualSignal(clock?: () => number) {
   let notify = (_payload: string) => {};
   let reconnect = () => {};
   let unsubscribed = false;
@@ -11,7 +11,7 @@ async function manualSignal() {
     return async () => {
       unsubscribed = true;
     };
-  });
+  }, clock);
   return { signal, notify: (payload = '') => notify(payload), reconnect: () => reconnect(), unsubscribed: () => unsubscribed };
 }
 
@@ -84,5 +84,88 @@ describe('the queue signal', () => {
     expect(await w).toBe(false);
     expect(unsubscribed()).toBe(true);
     expect(await signal.wait(60000, signal.generation())).toBe(false);
+  });
+
+  it('moves the generation only for tasks nobody was woken for', async () => {
+    const { signal, notify } = await manualSignal();
+    const since = signal.generation();
+    const waits = [signal.wait(60000, since), signal.wait(60000, since)];
+    notify('2 ');
+    expect(await Promise.all(waits)).toEqual([true, true]);
+    expect(signal.generation()).toBe(since); // both tasks went to a waiter
+    notify('1 '); // nobody waits
+    expect(signal.generation()).toBe(since + 1);
+    await signal.close();
+  });
+
+  it('hands a wake-up on to the next waiter, or moves the generation when none waits', async () => {
+    const { signal } = await manualSignal();
+    const since = signal.generation();
+    const w = signal.wait(60000, since);
+    signal.handOn();
+    expect(await w).toBe(true);
+    signal.handOn();
+    expect(signal.generation()).toBe(since + 1);
+    await signal.close();
+  });
+
+  describe('nothingQueuedFor (a pick right after a finish may wait without claiming)', () => {
+    const setup = async () => {
+      let now = 1000;
+      const s = await manualSignal(() => now);
+      return { ...s, advance: (ms: number) => (now += ms) };
+    };
+
+    it('holds after the agent finished and a claim for its label set found nothing at this generation, once', async () => {
+      const { signal } = await setup();
+      signal.foundNothing('', signal.generation());
+      signal.agentFinished('a');
+      expect(signal.nothingQueuedFor('a', '')).toBe(true);
+      expect(signal.nothingQueuedFor('a', '')).toBe(false); // the finish is taken
+    });
+
+    it('does not hold without a finish here, for another label set, or when the claim was for an older generation', async () => {
+      const { signal, notify } = await setup();
+      const since = signal.generation();
+      signal.foundNothing('gpu', since);
+      signal.agentFinished('a');
+      expect(signal.nothingQueuedFor('b', 'gpu')).toBe(false);
+      expect(signal.nothingQueuedFor('a', '')).toBe(false);
+      signal.agentFinished('a');
+      notify('1 gpu'); // nobody waits for it: the generation moves
+      expect(signal.nothingQueuedFor('a', 'gpu')).toBe(false);
+    });
+
+    it('holds when the task queued since went to a waiter woken for it', async () => {
+      const { signal, notify } = await setup();
+      const since = signal.generation();
+      const woken = signal.wait(60000, since);
+      signal.foundNothing('', since);
+      notify('1 ');
+      expect(await woken).toBe(true);
+      signal.agentFinished('a');
+      expect(signal.nothingQueuedFor('a', '')).toBe(true);
+    });
+
+    it(`does not hold once the claim or the finish is ${HINT_MS} ms old`, async () => {
+      const { signal, advance } = await setup();
+      signal.foundNothing('', signal.generation());
+      signal.agentFinished('a');
+      advance(HINT_MS);
+      expect(signal.nothingQueuedFor('a', '')).toBe(false);
+      signal.agentFinished('a');
+      expect(signal.nothingQueuedFor('a', '')).toBe(false); // the claim is still too old
+      signal.foundNothing('', signal.generation());
+      signal.agentFinished('a');
+      expect(signal.nothingQueuedFor('a', '')).toBe(true);
+    });
+
+    it('does not hold after a reconnect (notifications may have been missed)', async () => {
+      const { signal, reconnect } = await setup();
+      signal.foundNothing('', signal.generation());
+      reconnect();
+      signal.agentFinished('a');
+      expect(signal.nothingQueuedFor('a', '')).toBe(false);
+    });
   });
 });

@@ -7,11 +7,14 @@
  */
 
 export type QueueSignal = {
-  /** A counter that moves whenever a task may have been queued. */
+  /**
+   * A counter that moves whenever a task may have been queued that no waiter was woken for
+   * (nobody waited that may run it), and on a reconnect or close.
+   */
   generation(): number;
   /**
    * Waits up to ms for a wake-up. Resolves true at once if the generation already moved past
-   * `since` (a task was queued while the caller was looking), true when woken, false on
+   * `since` (a task was queued while the caller was looking, and nobody was woken for it), true when woken, false on
    * timeout, when the signal is closed, or when `abort` aborts (the waiter leaves the line,
    * so the next wake-up goes to a picker that is still there). `accepts` says whether this
    * waiter's agent may run a task of a label set (its key: labels joined by ','); default any.
@@ -19,7 +22,29 @@ export type QueueSignal = {
   wait(ms: number, since: number, abort?: AbortSignal, accepts?: (labelKey: string) => boolean): Promise<boolean>;
   /** Releases every waiter (shutdown) and stops listening. */
   close(): Promise<void>;
+  /**
+   * A claim for agents of this label set that began at generation `since` found nothing: until
+   * the generation moves, every task queued since was handed to a waiter woken for it (a task
+   * queued later is announced later, and one nobody was woken for moves the generation).
+   */
+  foundNothing(labelKey: string, since: number): void;
+  /** A woken picker leaves without claiming (its agent hung up): the wake-up goes to the next waiter. */
+  handOn(): void;
+  /** The agent ended its task here (finish): its next pick may be spared a claim that finds nothing. */
+  agentFinished(agentId: string): void;
+  /**
+   * True when this agent's pick may wait without claiming first: it finished its task here
+   * within HINT_MS (so the finish already marked it seen and free in the agents table), and a
+   * claim for its label set found nothing at the current generation, within HINT_MS. Takes the
+   * agent's finish.
+   */
+  nothingQueuedFor(agentId: string, labelKey: string): boolean;
 };
+
+/** How long a finish and an empty claim stay evidence for nothingQueuedFor (a bound, should one be missed). */
+export const HINT_MS = 1000;
+/** Past this many agents or label sets remembered, the hints start over (they are only hints). */
+const HINT_MAX_ENTRIES = 10000;
 
 type Waiter = { resolve: (woken: boolean) => void; timer: NodeJS.Timeout; accepts?: (labelKey: string) => boolean };
 
@@ -34,12 +59,15 @@ export function parseQueuedPayload(payload: string): { count: number; labelKey: 
 }
 
 /** A signal driven by LISTEN (PostgreSQL or PGlite). */
-export async function createQueueSignal(subscribe: Subscribe): Promise<QueueSignal> {
+export async function createQueueSignal(subscribe: Subscribe, clock: () => number = () => performance.now()): Promise<QueueSignal> {
   let gen = 0;
   let closed = false;
   const waiters: Waiter[] = [];
+  // label key -> the generation at the start of the latest claim that found nothing, and when
+  const empty = new Map<string, { at: number; time: number }>();
+  // agent id -> when it last finished a task here
+  const finished = new Map<string, number>();
   const wakeSome = (payload: string) => {
-    gen += 1;
     const { count, labelKey } = parseQueuedPayload(payload);
     let left = count;
     for (let i = 0; i < waiters.length && left > 0; ) {
@@ -53,6 +81,10 @@ export async function createQueueSignal(subscribe: Subscribe): Promise<QueueSign
       w.resolve(true);
       left -= 1;
     }
+    // Only tasks no waiter was woken for move the generation: a picker whose look came too early
+    // for them looks again, while one woken waiter per task is enough for the rest (a picker
+    // that looks again for a task another was woken for finds nothing, a query for nothing).
+    if (left > 0) gen += 1;
   };
   const wakeAll = (woken: boolean) => {
     gen += 1;
@@ -94,6 +126,33 @@ export async function createQueueSignal(subscribe: Subscribe): Promise<QueueSign
       wakeAll(false);
       await unsubscribe();
     },
+    foundNothing(labelKey, since) {
+      const known = empty.get(labelKey);
+      if (known !== undefined && known.at > since) return;
+      if (known === undefined && empty.size >= HINT_MAX_ENTRIES) empty.clear();
+      empty.set(labelKey, { at: since, time: clock() });
+    },
+    handOn() {
+      const w = waiters.shift();
+      if (w === undefined) {
+        gen += 1;
+        return;
+      }
+      clearTimeout(w.timer);
+      w.resolve(true);
+    },
+    agentFinished(agentId) {
+      if (finished.size >= HINT_MAX_ENTRIES) finished.clear();
+      finished.set(agentId, clock());
+    },
+    nothingQueuedFor(agentId, labelKey) {
+      const finishedAt = finished.get(agentId);
+      if (finishedAt === undefined) return false;
+      finished.delete(agentId);
+      const now = clock();
+      const known = empty.get(labelKey);
+      return now - finishedAt < HINT_MS && known !== undefined && known.at === gen && now - known.time < HINT_MS;
+    },
   };
 }
 
@@ -116,5 +175,10 @@ export function createPollingSignal(intervalMs: number): QueueSignal {
         ),
       ),
     async close() {},
+    // No notifications: nothing is ever known to be empty.
+    foundNothing() {},
+    handOn() {},
+    agentFinished() {},
+    nothingQueuedFor: () => false,
   };
 }

@@ -154,5 +154,10 @@ export function manualSignal(): QueueSignal & { wake(): void; waiting(): number 
     async close() {
       for (const w of [...waiters]) w(false);
     },
+    // Every pick claims first here.
+    foundNothing() {},
+    handOn() {},
+    agentFinished() {},
+    nothingQueuedFor: () => false,
   };
 }
