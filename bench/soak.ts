@@ -13,10 +13,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isTerminal } from '../contract/task';
+import { isTerminal, type Task, type TaskState } from '../contract/task';
 import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
-import { selectTaskPage, type TaskRow } from '../functions/shared/db/tasks';
+import { selectTaskPage } from '../functions/shared/db/tasks';
 import { openDb } from '../functions/shared/deps';
 import { type Proc, startAgent, startServerProcess, stopProcess } from '../test/support/processes';
 import { createScratchDatabase } from '../test/support/scratch-database';
@@ -38,14 +38,14 @@ const { tasks: TASKS, agents: AGENTS, killEveryMs: KILL_EVERY_MS, leaseSeconds: 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Every row of the tasks table (list columns), through the project's SQL, newest first. */
-async function allTasks(db: Db, states: TaskRow['state'][] | null = null): Promise<TaskRow[]> {
-  const rows: TaskRow[] = [];
+/** Every task of the tasks table (as GET /tasks lists them), through the project's SQL, newest first. */
+async function allTasks(db: Db, states: TaskState[] | null = null): Promise<Task[]> {
+  const tasks: Task[] = [];
   for (let beforeSeq: string | null = null; ; ) {
     const page = await selectTaskPage(db, { states, beforeSeq, limit: 5000 });
-    rows.push(...page.slice(0, 5000));
-    if (page.length <= 5000) return rows;
-    beforeSeq = (page[4999] as TaskRow).seq;
+    tasks.push(...page.slice(0, 5000).map((row) => JSON.parse(row.json) as Task));
+    if (page.length <= 5000) return tasks;
+    beforeSeq = (page[4999] as (typeof page)[number]).seq;
   }
 }
 
@@ -231,7 +231,7 @@ async function main(): Promise<void> {
       case 'slow':
         return r.state !== 'succeeded';
       case 'failing':
-        return !(r.state === 'failed' && r.exit_code === 3);
+        return !(r.state === 'failed' && r.exitCode === 3);
       case 'timeout':
         return r.state !== 'timed_out';
       case 'cancel':

@@ -1,10 +1,10 @@
-import { json } from '../shared/http';
+import { jsonText } from '../shared/http';
 import { defineHandler, lambdaHandler } from '../shared/middleware';
 import { listTasks, parseListTasksRequest } from './list-tasks';
 
 /** GET /tasks */
 export const build = defineHandler('listTasks', 'user', async (event, { deps }) =>
-  json(200, await listTasks(deps, parseListTasksRequest(event))),
+  jsonText(200, await listTasks(deps, parseListTasksRequest(event))),
 );
 
 export const handler = lambdaHandler(build);

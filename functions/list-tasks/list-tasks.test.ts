@@ -2,20 +2,26 @@ import { DEFAULT_LIST_LIMIT, LIST_COMMAND_MAX_CHARS, MAX_LIST_LIMIT } from '../.
 import { buildEvent } from '../../test/support/events';
 import { fakeDb } from '../../test/support/fakes';
 import { buildTaskRow } from '../../test/support/tasks';
+import type { TaskPage } from '../../contract/task';
+import { type TaskPageRow, type TaskRow, toTask } from '../shared/db/tasks';
 import { ValidationError } from '../shared/errors';
 import { decodeCursor, encodeCursor, listTasks, parseListTasksRequest } from './list-tasks';
 
 const parse = (query: Record<string, string | string[]>) => parseListTasksRequest(buildEvent({ path: '/tasks', query }));
 
-/** A list row (no output columns) with this seq. */
-const row = (seq: number) =>
-  buildTaskRow({
+/** A list row with this seq: its task as the database writes it (no output), here by toTask. */
+const row = (seq: number, overrides: Partial<TaskRow> = {}): TaskPageRow => {
+  const task = buildTaskRow({
     id: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`,
     seq: String(seq),
     command: `echo ${seq}`,
     stdout: undefined,
     stderr: undefined,
+    ...overrides,
   });
+  return { seq: String(seq), json: JSON.stringify(toTask(task)) };
+};
+const list = async (...args: Parameters<typeof listTasks>): Promise<TaskPage> => JSON.parse(await listTasks(...args)) as TaskPage;
 
 describe('the list cursor', () => {
   it.each(['1', '42', '999999999999999999'])('decodes what it encodes (seq %s)', (seq) => {
@@ -109,7 +115,7 @@ describe('parseListTasksRequest', () => {
 describe('listTasks', () => {
   it('returns the page without output and no cursor when nothing follows', async () => {
     const db = fakeDb({ selectTaskPage: [row(3), row(2)] });
-    const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 2 });
+    const page = await list({ db }, { states: null, beforeSeq: null, limit: 2 });
     expect(page.tasks.map((t) => t.command)).toEqual(['echo 3', 'echo 2']);
     expect(page.nextCursor).toBeNull();
     expect(page.tasks[0]).not.toHaveProperty('stdout');
@@ -118,7 +124,7 @@ describe('listTasks', () => {
 
   it('asks for one row more than the limit and returns a cursor at the last task shown', async () => {
     const db = fakeDb({ selectTaskPage: [row(9), row(8), row(7)] });
-    const page = await listTasks({ db }, { states: ['queued'], beforeSeq: '10', limit: 2 });
+    const page = await list({ db }, { states: ['queued'], beforeSeq: '10', limit: 2 });
     expect(db.calls).toEqual([{ statement: 'selectTaskPage', params: [['queued'], '10', 3, LIST_COMMAND_MAX_CHARS, null] }]);
     expect(page.tasks).toHaveLength(2);
     expect(page.nextCursor).not.toBeNull();
@@ -126,25 +132,25 @@ describe('listTasks', () => {
   });
 
   it('flags a command the query cut, and leaves the flag out of the others', async () => {
-    const db = fakeDb({ selectTaskPage: [{ ...row(2), command: 'x'.repeat(LIST_COMMAND_MAX_CHARS), command_truncated: true }, row(1)] });
-    const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 2 });
+    const db = fakeDb({ selectTaskPage: [row(2, { command: 'x'.repeat(LIST_COMMAND_MAX_CHARS), command_truncated: true }), row(1)] });
+    const page = await list({ db }, { states: null, beforeSeq: null, limit: 2 });
     expect(page.tasks[0]).toMatchObject({ command: 'x'.repeat(LIST_COMMAND_MAX_CHARS), commandTruncated: true });
     expect(page.tasks[1]).not.toHaveProperty('commandTruncated');
   });
 
   it('ends the page before its JSON passes the byte budget, with a cursor at the last task that fitted', async () => {
-    const rows = [5, 4, 3, 2, 1].map((seq) => ({ ...row(seq), error: '\u0001'.repeat(100) }));
+    const rows = [5, 4, 3, 2, 1].map((seq) => row(seq, { error: '\u0001'.repeat(100) }));
     const db = fakeDb({ selectTaskPage: rows });
-    const one = Buffer.byteLength(JSON.stringify((await listTasks({ db }, { states: null, beforeSeq: null, limit: 1 })).tasks[0]));
-    const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 5 }, 64 + 2.5 * (one + 1));
-    expect(page.tasks.map((t) => t.id)).toEqual([rows[0]?.id, rows[1]?.id]);
+    const one = Buffer.byteLength(JSON.stringify((await list({ db }, { states: null, beforeSeq: null, limit: 1 })).tasks[0]));
+    const page = await list({ db }, { states: null, beforeSeq: null, limit: 5 }, 64 + 2.5 * (one + 1));
+    expect(page.tasks.map((t) => t.id)).toEqual(rows.slice(0, 2).map((r) => (JSON.parse(r.json) as { id: string }).id));
     expect(decodeCursor(page.nextCursor as string)).toBe('4');
     expect(Buffer.byteLength(JSON.stringify(page))).toBeLessThanOrEqual(64 + 2.5 * (one + 1));
   });
 
   it('always returns one task, however large', async () => {
     const db = fakeDb({ selectTaskPage: [row(2), row(1)] });
-    const page = await listTasks({ db }, { states: null, beforeSeq: null, limit: 2 }, 10);
+    const page = await list({ db }, { states: null, beforeSeq: null, limit: 2 }, 10);
     expect(page.tasks).toHaveLength(1);
     expect(decodeCursor(page.nextCursor as string)).toBe('2');
   });

@@ -6,8 +6,8 @@ import {
   labelProblem,
   MAX_LIST_LIMIT,
 } from '../../contract/http';
-import { TASK_STATES, type Task, type TaskPage, type TaskState } from '../../contract/task';
-import { selectTaskPage, toTask } from '../shared/db/tasks';
+import { TASK_STATES, type TaskState } from '../../contract/task';
+import { selectTaskPage } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ValidationError } from '../shared/errors';
 import { type Event, nameSome, queryParams, rejectUnknownParams, singleParam } from '../shared/http';
@@ -75,25 +75,26 @@ export function parseListTasksRequest(event: Event): ListTasksInput {
 }
 
 /**
- * One page of tasks, newest first, without their output, commands cut to
- * LIST_COMMAND_MAX_CHARS. The page ends at `limit` tasks or before its JSON would pass
+ * One page of tasks (a TaskPage as JSON text), newest first, without their output, commands cut
+ * to LIST_COMMAND_MAX_CHARS. The page ends at `limit` tasks or before its JSON would pass
  * LIST_PAGE_MAX_BYTES, whichever comes first (always at least one task); nextCursor continues
- * after its last task.
+ * after its last task. The database writes each task's JSON (db/tasks.ts), so the page is only
+ * joined here.
  */
-export async function listTasks(deps: Pick<Deps, 'db'>, input: ListTasksInput, maxBytes = LIST_PAGE_MAX_BYTES): Promise<TaskPage> {
+export async function listTasks(deps: Pick<Deps, 'db'>, input: ListTasksInput, maxBytes = LIST_PAGE_MAX_BYTES): Promise<string> {
   const rows = await selectTaskPage(deps.db, { ...input, commandMaxChars: LIST_COMMAND_MAX_CHARS });
-  const tasks: Task[] = [];
+  const tasks: string[] = [];
   // {"tasks":[],"nextCursor":"<at most 40>"} and a comma per task
   let bytes = 64;
   let last: (typeof rows)[number] | undefined;
   for (const row of rows.slice(0, input.limit)) {
-    const task = toTask(row);
-    const size = Buffer.byteLength(JSON.stringify(task)) + 1;
+    const size = Buffer.byteLength(row.json) + 1;
     if (tasks.length > 0 && bytes + size > maxBytes) break;
     bytes += size;
-    tasks.push(task);
+    tasks.push(row.json);
     last = row;
   }
   const more = rows.length > tasks.length;
-  return { tasks, nextCursor: more && last !== undefined ? encodeCursor(last.seq) : null };
+  const nextCursor = more && last !== undefined ? encodeCursor(last.seq) : null;
+  return `{"tasks":[${tasks.join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`;
 }

@@ -13,6 +13,11 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
+/** A JSON answer whose body is already JSON text. */
+export function jsonText(statusCode: number, body: string): Result {
+  return { statusCode, headers: { 'content-type': 'application/json' }, body };
+}
+
 /** 204 with no body. */
 export function noContent(): Result {
   return { statusCode: 204, headers: {}, body: '' };

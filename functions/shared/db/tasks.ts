@@ -199,9 +199,43 @@ export async function selectTask(q: Queryable, id: string): Promise<TaskRow | nu
   return rows[0] ?? null;
 }
 
-// $4: commands are cut here, so a page never reads 1,000 commands of 64 KiB from the database.
-const LIST_COLUMNS =
-  'id, seq, left(command, $4::int) as command, char_length(command) > $4::int as command_truncated, state, timeout_seconds, exit_code, output_truncated, stdout_bytes, stderr_bytes, output_watched, error, agent_id, lease_token, lease_expires_at, deadline_at, cancel_requested, attempts, max_attempts, idempotency_key, request_hash, finish_hash, priority, labels, label_key, run_at, schedule_id, scheduled_for, created_at, started_at, finished_at';
+/** A JSON value as text, or JSON null: to_json escapes text as JSON.stringify does. */
+const jsonOf = (expr: string) => `coalesce(to_json(${expr})::text, 'null')`;
+/** A timestamptz as toISOString() writes it (UTC, milliseconds; times here are JavaScript Dates), or JSON null. */
+const isoOf = (column: string) => `coalesce('"' || to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"', 'null')`;
+
+/**
+ * A list row's task resource as JSON text, built by the database: the same bytes as
+ * JSON.stringify(toTask(row)) of the row without its output and usage (test/list-json.test.ts
+ * holds them to it), so that a page of 1,000 tasks costs the server no row parsing, no
+ * object per task and no stringify (docs/performance.md). $4: commands are cut here, so a
+ * page never reads 1,000 commands of 64 KiB from the database.
+ */
+const LIST_TASK_JSON = `'{"id":' || to_json(id)::text
+  || ',"command":' || to_json(left(command, $4::int))::text
+  || ',"state":' || to_json(state)::text
+  || ',"exitCode":' || coalesce(exit_code::text, 'null')
+  || ',"outputTruncated":' || output_truncated::text
+  || ',"error":' || ${jsonOf('error')}
+  || ',"timeoutSeconds":' || timeout_seconds::text
+  || ',"agentId":' || ${jsonOf('agent_id')}
+  || ',"cancelRequested":' || cancel_requested::text
+  || ',"attempts":' || attempts::text
+  || ',"maxAttempts":' || max_attempts::text
+  || ',"priority":' || priority::text
+  || ',"labels":' || to_json(labels)::text
+  || ',"runAt":' || ${isoOf('run_at')}
+  || ',"createdAt":' || ${isoOf('created_at')}
+  || ',"startedAt":' || ${isoOf('started_at')}
+  || ',"finishedAt":' || ${isoOf('finished_at')}
+  || case when char_length(command) > $4::int then ',"commandTruncated":true' else '' end
+  || case when schedule_id is not null
+          then ',"scheduleId":' || to_json(schedule_id)::text || ',"scheduledFor":' || ${isoOf('scheduled_for')}
+          else '' end
+  || '}'`;
+
+/** A row of a task page: its insertion order (the cursor) and the task as JSON text. */
+export type TaskPageRow = { seq: string; json: string };
 
 export type ListQuery = {
   /** null: every state */
@@ -216,12 +250,12 @@ export type ListQuery = {
 };
 
 /**
- * Newest first, keyset-paginated on seq, output columns left out (they can be megabytes).
- * Fetches limit+1 rows so the caller knows whether there is a next page.
+ * Newest first, keyset-paginated on seq, output and usage left out (output can be megabytes),
+ * each task as its JSON text. Fetches limit+1 rows so the caller knows whether there is a next page.
  */
-export async function selectTaskPage(q: Queryable, l: ListQuery): Promise<TaskRow[]> {
-  return q.query<TaskRow>(
-    `select ${LIST_COLUMNS} from tasks
+export async function selectTaskPage(q: Queryable, l: ListQuery): Promise<TaskPageRow[]> {
+  return q.query<TaskPageRow>(
+    `select seq, ${LIST_TASK_JSON} as json from tasks
      where ($1::text[] is null or state = any($1::text[]))
        and ($2::bigint is null or seq < $2::bigint)
        and ($5::text[] is null or (labels @> $5::text[] and labels <> '{}'))
