@@ -25,7 +25,14 @@ async function expectedJson(q: Queryable, id: string): Promise<string> {
     `select *, left(command, $2::int) as command, char_length(command) > $2::int as command_truncated from tasks where id = $1::uuid`,
     [id, LIST_COMMAND_MAX_CHARS],
   );
-  const { stdout: _o, stderr: _e, usage_cpu_user_seconds: _u, usage_cpu_system_seconds: _s, usage_max_rss_bytes: _r, ...listRow } = row as TaskRow;
+  const {
+    stdout: _o,
+    stderr: _e,
+    usage_cpu_user_seconds: _u,
+    usage_cpu_system_seconds: _s,
+    usage_max_rss_bytes: _r,
+    ...listRow
+  } = row as TaskRow;
   return JSON.stringify(toTask(listRow as TaskRow));
 }
 
@@ -35,7 +42,12 @@ describe.each(stores)('list pages written by the database on $name', (store) => 
   beforeAll(async () => {
     db = await store.open();
     const now = new Date('2026-12-02T10:20:30.456Z');
-    const commands = [...TRICKY, 'x'.repeat(LIST_COMMAND_MAX_CHARS), 'y'.repeat(LIST_COMMAND_MAX_CHARS + 1), `${'é'.repeat(LIST_COMMAND_MAX_CHARS)}z`];
+    const commands = [
+      ...TRICKY,
+      'x'.repeat(LIST_COMMAND_MAX_CHARS),
+      'y'.repeat(LIST_COMMAND_MAX_CHARS + 1),
+      `${'é'.repeat(LIST_COMMAND_MAX_CHARS)}z`,
+    ];
     for (const [i, command] of commands.entries()) {
       const id = randomUUID();
       ids.push(id);
@@ -58,7 +70,14 @@ describe.each(stores)('list pages written by the database on $name', (store) => 
                   cancel_requested = true, output_truncated = true, started_at = $5::timestamptz, finished_at = $6::timestamptz,
                   stdout = 'out', stderr = 'err', usage_cpu_user_seconds = 0.5, usage_max_rss_bytes = 1024
             where id = $1::uuid`,
-          [id, i === 3 ? -1 : 255, TRICKY[i % TRICKY.length], `agent "${i}" \\ ${TRICKY[2]}`, new Date(now.getTime() + 999), new Date(now.getTime() + 1000 * i + 1)],
+          [
+            id,
+            i === 3 ? -1 : 255,
+            TRICKY[i % TRICKY.length],
+            `agent "${i}" \\ ${TRICKY[2]}`,
+            new Date(now.getTime() + 999),
+            new Date(now.getTime() + 1000 * i + 1),
+          ],
         );
       }
       if (i % 4 === 2) {

@@ -1,8 +1,8 @@
 import { DEFAULT_LIST_LIMIT, LIST_COMMAND_MAX_CHARS, MAX_LIST_LIMIT } from '../../contract/http';
+import type { TaskPage } from '../../contract/task';
 import { buildEvent } from '../../test/support/events';
 import { fakeDb } from '../../test/support/fakes';
 import { buildTaskRow } from '../../test/support/tasks';
-import type { TaskPage } from '../../contract/task';
 import { type TaskPageRow, type TaskRow, toTask } from '../shared/db/tasks';
 import { ValidationError } from '../shared/errors';
 import { decodeCursor, encodeCursor, listTasks, parseListTasksRequest } from './list-tasks';
