@@ -1,5 +1,7 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { OutputCapture } from '../contract/output-limit';
-import { finishBody } from './api-client';
+import { createApiClient, finishBody } from './api-client';
 import type { RunResult } from './run-command';
 
 const MiB = 1048576;
@@ -70,5 +72,36 @@ describe('finishBody', () => {
   it('gives the same body for the same result, so a retried finish is recognised', () => {
     const r = resultOf(Buffer.alloc(MiB, 0x1b), Buffer.alloc(10));
     expect(finishBody(r, MiB)).toBe(finishBody(r, MiB));
+  });
+});
+
+describe('createApiClient', () => {
+  // A real HTTP server that records what reaches it.
+  const seen: { url: string; authorization?: string; agentId?: string }[] = [];
+  let server: Server;
+  let port: number;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      seen.push({ url: req.url ?? '', authorization: req.headers.authorization, agentId: req.headers['x-agent-id'] as string });
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it.each([
+    ['no path', '', '/tasks/pick?wait=3'],
+    ['a path prefix (an API Gateway stage)', '/prod', '/prod/tasks/pick?wait=3'],
+    ['a path prefix with a trailing slash', '/prod/', '/prod/tasks/pick?wait=3'],
+  ])('sends each request to the server URL with %s', async (_name, path, expected) => {
+    seen.length = 0;
+    const client = createApiClient({ backendUrl: `http://127.0.0.1:${port}${path}`, agentToken: 'tok', agentId: 'a-1' });
+    expect(await client.pick(3)).toBeNull();
+    expect(await client.pick(3)).toBeNull(); // the same again, on the kept-alive socket
+    expect(seen).toEqual([
+      { url: expected, authorization: 'Bearer tok', agentId: 'a-1' },
+      { url: expected, authorization: 'Bearer tok', agentId: 'a-1' },
+    ]);
   });
 });

@@ -6,6 +6,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import { AGENT_BODY_LIMIT, HEADERS, pathFor, ROUTES } from '../contract/http';
 import { capText } from '../contract/output-limit';
 import {
@@ -130,10 +131,15 @@ export function createApiClient(
   const https = config.backendUrl.startsWith('https:');
   const send = https ? httpsRequest : httpRequest;
   const pool = https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+  // The server's URL is read once (host, port, credentials, a path prefix such as an API
+  // Gateway stage), not once per request.
+  const url = new URL(config.backendUrl);
+  const server = urlToHttpOptions(url);
+  const prefix = url.pathname.replace(/\/+$/, '');
 
-  const once = (url: string, init: RequestInit, signal?: AbortSignal) =>
+  const once = (path: string, init: RequestInit, signal?: AbortSignal) =>
     new Promise<Answer>((resolve, reject) => {
-      const req = send(url, { method: init.method, headers: { ...headers, ...init.headers }, agent: pool });
+      const req = send({ ...server, path: `${prefix}${path}`, method: init.method, headers: { ...headers, ...init.headers }, agent: pool });
       const fail = (error: Error) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -159,14 +165,13 @@ export function createApiClient(
     });
 
   const request = async (path: string, init: RequestInit, signal?: AbortSignal): Promise<Answer> => {
-    const url = `${config.backendUrl}${path}`;
     try {
       try {
-        return await once(url, init, signal);
+        return await once(path, init, signal);
       } catch (error) {
         const e = error as NodeJS.ErrnoException & { reused?: boolean };
         if (!(e.reused && isStaleSocket(e)) || signal?.aborted) throw error;
-        return await once(url, init, signal);
+        return await once(path, init, signal);
       }
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
