@@ -67,8 +67,8 @@ export async function createQueueSignal(subscribe: Subscribe, clock: () => numbe
   const empty = new Map<string, { at: number; time: number }>();
   // agent id -> when it last finished a task here
   const finished = new Map<string, number>();
-  const wakeSome = (payload: string) => {
-    const { count, labelKey } = parseQueuedPayload(payload);
+  // Wakes up to `count` waiters that may run a task of this label set (null: any), first in line first.
+  const wake = (count: number, labelKey: string | null) => {
     let left = count;
     for (let i = 0; i < waiters.length && left > 0; ) {
       const w = waiters[i] as Waiter;
@@ -85,6 +85,10 @@ export async function createQueueSignal(subscribe: Subscribe, clock: () => numbe
     // for them looks again, while one woken waiter per task is enough for the rest (a picker
     // that looks again for a task another was woken for finds nothing, a query for nothing).
     if (left > 0) gen += 1;
+  };
+  const wakeSome = (payload: string) => {
+    const { count, labelKey } = parseQueuedPayload(payload);
+    wake(count, labelKey);
   };
   const wakeAll = (woken: boolean) => {
     gen += 1;
@@ -132,15 +136,7 @@ export async function createQueueSignal(subscribe: Subscribe, clock: () => numbe
       if (known === undefined && empty.size >= HINT_MAX_ENTRIES) empty.clear();
       empty.set(labelKey, { at: since, time: clock() });
     },
-    handOn() {
-      const w = waiters.shift();
-      if (w === undefined) {
-        gen += 1;
-        return;
-      }
-      clearTimeout(w.timer);
-      w.resolve(true);
-    },
+    handOn: () => wake(1, null),
     agentFinished(agentId) {
       if (finished.size >= HINT_MAX_ENTRIES) finished.clear();
       finished.set(agentId, clock());

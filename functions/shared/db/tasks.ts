@@ -76,7 +76,11 @@ export type TaskRow = {
 
 const iso = (d: Date | null): string | null => (d === null ? null : new Date(d).toISOString());
 
-/** Maps a row to the task resource; list rows (no output columns) map without stdout/stderr. */
+/**
+ * Maps a row to the task resource; rows without output columns map without stdout/stderr. The
+ * list statement writes the same resource itself (LIST_TASK_JSON below); test/list-json.test.ts
+ * holds its bytes to this function's, command_truncated included.
+ */
 export function toTask(row: TaskRow): Task {
   const task: Task = {
     id: row.id,
