@@ -15,7 +15,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { TASK_STATES } from '../contract/task';
 import { insertTaskBacklog } from '../functions/shared/db/backlog';
 import { selectGauges } from '../functions/shared/db/metrics';
-import { claimNextQueuedTask, extendTaskLease, type TaskRow } from '../functions/shared/db/tasks';
+import { type ClaimedTask, claimNextQueuedTask, extendTaskLease } from '../functions/shared/db/tasks';
 import { COUNTERS, createMetrics, DURATION_BUCKETS, HISTOGRAMS, renderGauges } from '../functions/shared/metrics';
 import { openStandaloneStore, type StandaloneStore } from './database';
 import { concurrently, num, percentile } from './http';
@@ -145,7 +145,7 @@ async function benchAgentWrites(store: StandaloneStore): Promise<void> {
   const workers = 10;
   await insertTaskBacklog(db, { succeeded: 0, queued: n, from: new Date(Date.now() - 60_000) });
   await db.query('vacuum (analyze) tasks');
-  const held: TaskRow[] = [];
+  const held: { row: ClaimedTask; agentId: string }[] = [];
   const t0 = performance.now();
   await concurrently(workers, n, async (_i, w) => {
     const row = await claimNextQueuedTask(db, {
@@ -158,20 +158,20 @@ async function benchAgentWrites(store: StandaloneStore): Promise<void> {
     });
     if (row === null) throw new Error('nothing to claim');
     if (held.length < workers * 10) {
-      held.push(row);
+      held.push({ row, agentId: `bench-agent-${w}` });
       return;
     }
-    if ((await finishClaimed(db, row)) === null) throw new Error('finish matched no row');
+    if ((await finishClaimed(db, row, `bench-agent-${w}`)) === null) throw new Error('finish matched no row');
   });
   const rate = n / ((performance.now() - t0) / 1000);
   const beats = store.name === 'pglite' ? 4000 : 20000;
   const t1 = performance.now();
   await concurrently(workers, beats, async (i) => {
-    const row = held[i % held.length] as TaskRow;
+    const { row, agentId } = held[i % held.length] as (typeof held)[number];
     const ok = await extendTaskLease(db, {
       id: row.id,
-      agentId: row.agent_id as string,
-      leaseToken: row.lease_token as string,
+      agentId,
+      leaseToken: row.lease_token,
       leaseSeconds: 30,
       now: new Date(),
     });

@@ -1,13 +1,13 @@
 /**
- * GET /tasks pages are written by the database (db/tasks.ts, LIST_TASK_JSON): each task's JSON
- * must be the very bytes JSON.stringify(toTask(row)) gives for the same row read the way a list
- * reads it (command cut, no output, no usage), whatever the values hold, on both stores and in
- * any session time zone.
+ * GET /tasks pages, and the answers of create and pick, are written by the database (db/tasks.ts,
+ * taskJsonSql): each task's JSON must be the very bytes JSON.stringify(toTask(row)) gives for the
+ * same row (for a list read the way a list reads it: command cut, no output, no usage), whatever
+ * the values hold, on both stores and in any session time zone.
  */
 import { randomUUID } from 'node:crypto';
 import { LIST_COMMAND_MAX_CHARS } from '../contract/http';
 import type { Db, Queryable } from '../functions/shared/db/db';
-import { insertTask, selectTaskPage, type TaskRow, toTask } from '../functions/shared/db/tasks';
+import { claimNextQueuedTask, insertTask, selectTaskPage, TASK_JSON, type TaskRow, toTask } from '../functions/shared/db/tasks';
 import { stores } from './support/databases';
 
 /** Strings JSON must escape (quotes, backslashes, every control character) and some it need not. */
@@ -35,6 +35,15 @@ async function expectedJson(q: Queryable, id: string): Promise<string> {
   } = row as TaskRow;
   return JSON.stringify(toTask(listRow as TaskRow));
 }
+
+/** A task's own answer as the JavaScript path writes it from `select *`. */
+async function expectedFullJson(q: Queryable, id: string): Promise<string> {
+  const [row] = await q.query<TaskRow>('select * from tasks where id = $1::uuid', [id]);
+  return JSON.stringify(toTask(row as TaskRow));
+}
+
+const fullJsonOf = async (q: Queryable, id: string) =>
+  ((await q.query<{ json: string }>(`select ${TASK_JSON} as json from tasks where id = $1::uuid`, [id]))[0] as { json: string }).json;
 
 describe.each(stores)('list pages written by the database on $name', (store) => {
   let db: Db;
@@ -119,5 +128,50 @@ describe.each(stores)('list pages written by the database on $name', (store) => 
       expect(row.json).toBe(await expectedJson(db, id));
       expect(row.json).toMatch(/"createdAt":"2026-12-02T10:20:30\.4\d\dZ"/);
     }
+  });
+
+  it("writes a task's own answer (create, pick) as JSON.stringify(toTask(row)) writes it, byte for byte", async () => {
+    for (const id of ids) expect(await fullJsonOf(db, id)).toBe(await expectedFullJson(db, id));
+    const answers = await Promise.all(ids.map(async (id) => JSON.parse(await fullJsonOf(db, id)) as Record<string, unknown>));
+    expect(answers.filter((t) => t.usage !== null).length).toBeGreaterThan(0);
+    expect(answers.filter((t) => t.stdout === 'out').length).toBeGreaterThan(0);
+    expect(answers.every((t) => typeof t.stdout === 'string' && typeof t.stderr === 'string')).toBe(true);
+  });
+
+  it('writes usage floats as PostgreSQL spells them: the same JSON numbers, maybe other digits', async () => {
+    const id = ids[1] as string;
+    await db.query('update tasks set usage_cpu_user_seconds = 0.00005, usage_cpu_system_seconds = 1e21 where id = $1::uuid', [id]);
+    const json = await fullJsonOf(db, id);
+    expect(JSON.parse(json)).toEqual(JSON.parse(await expectedFullJson(db, id)));
+    expect((JSON.parse(json) as { usage: unknown }).usage).toEqual({ cpuUserSeconds: 0.00005, cpuSystemSeconds: 1e21, maxRssBytes: 1024 });
+  });
+
+  it('answers a create and a claim with the task as toTask writes it from the stored row', async () => {
+    const created = await insertTask(db, {
+      id: randomUUID(),
+      command: TRICKY[3] as string,
+      timeoutSeconds: 5,
+      maxAttempts: 2,
+      idempotencyKey: 'list-json-key',
+      requestHash: 'h',
+      priority: 7,
+      labels: ['zz-only-here'],
+      runAt: null,
+      now: new Date('2026-12-02T10:20:31.001Z'),
+    });
+    expect(created).not.toBeNull();
+    expect(created?.json).toBe(await expectedFullJson(db, created?.id as string));
+    const claimed = await claimNextQueuedTask(db, {
+      agentId: 'agent "json" \\',
+      leaseToken: randomUUID(),
+      leaseSeconds: 30,
+      deadlineGraceSeconds: 30,
+      agentLabels: ['zz-only-here'],
+      now: new Date('2026-12-02T10:20:32.002Z'),
+    });
+    expect(claimed?.id).toBe(created?.id);
+    expect(claimed?.json).toBe(await expectedFullJson(db, created?.id as string));
+    expect(JSON.parse(claimed?.json as string)).toMatchObject({ state: 'running', agentId: 'agent "json" \\', attempts: 1 });
+    expect(claimed?.lease_expires_at).toBe('2026-12-02T10:21:02.002Z');
   });
 });

@@ -5,6 +5,7 @@
  * a label, and within one label set each picker gets its tasks best first.
  */
 import { randomUUID } from 'node:crypto';
+import type { Task } from '../contract/task';
 import type { Db } from '../functions/shared/db/db';
 import { claimNextQueuedTask, insertTask } from '../functions/shared/db/tasks';
 import { stores } from './support/databases';
@@ -32,7 +33,8 @@ async function drain(db: Db, labelsOf: (p: number) => readonly string[]): Promis
           now: new Date(),
         });
         if (row === null) return got;
-        got.push({ id: row.id, priority: row.priority, labels: row.labels, seq: Number(row.seq) });
+        const task = JSON.parse(row.json) as Task;
+        got.push({ id: row.id, priority: task.priority, labels: task.labels, seq: Number(row.seq) });
       }
     }),
   );

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Queryable } from '../../functions/shared/db/db';
-import { claimNextQueuedTask, selectTaskPage, type TaskRow } from '../../functions/shared/db/tasks';
+import { type ClaimedTask, claimNextQueuedTask, selectTaskPage } from '../../functions/shared/db/tasks';
 import { type BenchDb, openEmbeddedAt } from '../database';
 import { ms, num, percentile } from '../http';
 import { createTasks, pickAndListLatency } from '../load';
@@ -60,7 +60,7 @@ async function sqlLatency(stage: Stage): Promise<SqlLatency | null> {
   const { latency } = stage.ctx.options.sizes;
   const warm = stage.ctx.options.latencyWarm;
   const picks = await timed(bdb, latency + warm, pickAs('bench-sql'));
-  for (const row of picks.results.filter((r): r is TaskRow => r !== null)) await finishClaimed(bdb.db, row);
+  for (const row of picks.results.filter((r): r is ClaimedTask => r !== null)) await finishClaimed(bdb.db, row, 'bench-sql');
   const lists = await timed(bdb, latency + warm, firstPage);
   return { pick: percentile(picks.ms.slice(warm), 50), list: percentile(lists.ms.slice(warm), 50) };
 }

@@ -5,18 +5,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../../functions/shared/db/db';
 import { endRunningTask } from '../../functions/shared/db/finish';
-import { claimNextQueuedTask, insertTask, type TaskRow } from '../../functions/shared/db/tasks';
+import { type ClaimedTask, claimNextQueuedTask, insertTask, type TaskRow } from '../../functions/shared/db/tasks';
 import { concurrently } from '../http';
 import type { Stage } from '../system';
 
 export type FloorResult = { insertRate: number; claimRate: number };
 
 /** Ends a task the bench claimed as its agent would: succeeded, no output (endRunningTask). */
-export function finishClaimed(q: Queryable, row: TaskRow): Promise<TaskRow | null> {
+export function finishClaimed(q: Queryable, row: Pick<ClaimedTask, 'id' | 'lease_token'>, agentId: string): Promise<TaskRow | null> {
   return endRunningTask(q, {
     id: row.id,
-    agentId: row.agent_id as string,
-    leaseToken: row.lease_token as string,
+    agentId,
+    leaseToken: row.lease_token,
     state: 'succeeded',
     exitCode: 0,
     stdout: '',
@@ -63,7 +63,7 @@ export async function measureFloor(stage: Stage, n = stage.ctx.options.sizes.flo
           now: new Date(),
         });
         if (row === null) return;
-        const done = await finishClaimed(db, row);
+        const done = await finishClaimed(db, row, agentId);
         if (done === null) throw new Error(`floor: finish of ${row.id} matched no row`);
         claimed += 1;
       }

@@ -1,7 +1,7 @@
 import { COMMAND_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, USER_BODY_LIMIT } from '../../contract/http';
 import { buildEvent } from '../../test/support/events';
 import { fakeDb, recordingLog } from '../../test/support/fakes';
-import { buildTaskRow } from '../../test/support/tasks';
+import { asInserted, buildTaskRow } from '../../test/support/tasks';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../shared/errors';
 import { type CreateTaskInput, createTask, parseCreateTaskRequest } from './create-task';
 
@@ -137,7 +137,7 @@ describe('createTask', () => {
     ...overrides,
   });
   /** The row the insert returns for these parameters. */
-  const inserted = (params: readonly unknown[]) => [
+  const stored = (params: readonly unknown[]) => [
     buildTaskRow({
       id: params[0] as string,
       command: params[1] as string,
@@ -146,8 +146,13 @@ describe('createTask', () => {
       idempotency_key: params[4] as string | null,
       request_hash: params[5] as string | null,
       created_at: params[6] as Date,
+      // as `select *` reads a new task: no usage yet
+      usage_cpu_user_seconds: null,
+      usage_cpu_system_seconds: null,
+      usage_max_rss_bytes: null,
     }),
   ];
+  const inserted = (params: readonly unknown[]) => stored(params).map(asInserted);
 
   it('queues the task under a fresh id at the time of the request, with no request hash without a key', async () => {
     const db = fakeDb({ insertTask: inserted });
@@ -170,8 +175,7 @@ describe('createTask', () => {
     const first = fakeDb({ insertTask: inserted });
     const original = (await createTask(deps(first), input({ idempotencyKey: 'k1' }))).task;
     const [params] = first.callsOf('insertTask');
-    const stored = inserted(params as unknown[]);
-    const db = fakeDb({ insertTask: [], selectTaskByIdempotencyKey: stored });
+    const db = fakeDb({ insertTask: [], selectTaskByIdempotencyKey: stored(params as unknown[]) });
     const repeat = await createTask(deps(db), input({ idempotencyKey: 'k1' }));
     expect(repeat).toEqual({ task: original, created: false });
     expect(db.callsOf('selectTaskByIdempotencyKey')).toEqual([['k1']]);
@@ -184,8 +188,7 @@ describe('createTask', () => {
   ])('answers 409 when the Idempotency-Key was used with another %s', async (_field, change) => {
     const first = fakeDb({ insertTask: inserted });
     await createTask(deps(first), input({ idempotencyKey: 'k1' }));
-    const stored = inserted(first.callsOf('insertTask')[0] as unknown[]);
-    const db = fakeDb({ insertTask: [], selectTaskByIdempotencyKey: stored });
+    const db = fakeDb({ insertTask: [], selectTaskByIdempotencyKey: stored(first.callsOf('insertTask')[0] as unknown[]) });
     await expect(createTask(deps(db), input({ idempotencyKey: 'k1', ...change }))).rejects.toMatchObject({
       status: 409,
       message: expect.stringMatching(/Idempotency-Key was already used/),

@@ -98,7 +98,7 @@ export async function createTask(
   if (row !== null) {
     deps.log.appendKeys({ taskId: row.id });
     deps.log.info(row.state === 'scheduled' ? 'task scheduled' : 'task queued');
-    return { task: toTask(row), created: true };
+    return { task: JSON.parse(row.json) as Task, created: true };
   }
   const existing = await selectTaskByIdempotencyKey(deps.db, input.idempotencyKey as string);
   if (existing === null || existing.request_hash !== requestHash) {

@@ -4,7 +4,7 @@
  */
 
 import { fakeDb, manualSignal, recordingLog } from '../../test/support/fakes';
-import { buildRunningRow, LEASE_TOKEN } from '../../test/support/tasks';
+import { asClaimed, buildRunningRow, LEASE_TOKEN } from '../../test/support/tasks';
 import { leasePolicy, loadConfig } from '../shared/config';
 import type { TaskRow } from '../shared/db/tasks';
 import { createMetrics } from '../shared/metrics';
@@ -19,7 +19,7 @@ function claims(...rows: (TaskRow | null)[]) {
   return fakeDb({
     claimNextQueuedTask: (_params, call) => {
       const row = rows[call];
-      return row ? [row] : [];
+      return row ? [asClaimed(row)] : [];
     },
     // pick runs lease expiry on its way; a first run after a gap only extends leases
     recordReaperRun: [{ previous: null }],

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EMPTY_BODY_LIMIT, MAX_PICK_WAIT_SECONDS } from '../../contract/http';
-import type { PickedTask } from '../../contract/task';
-import { claimNextQueuedTask, toTask } from '../shared/db/tasks';
+import type { PickedTask, Task } from '../../contract/task';
+import { claimNextQueuedTask } from '../shared/db/tasks';
 import type { Deps } from '../shared/deps';
 import { ValidationError } from '../shared/errors';
 import { type Event, parseJsonObject, queryParams, rejectUnknownFields, rejectUnknownParams, singleParam } from '../shared/http';
@@ -50,13 +50,14 @@ export async function claimTask(deps: PickDeps, agentId: string, agentLabels: re
     now: deps.now(),
   });
   if (row === null) return null;
-  recordPicked(deps.metrics, row);
+  const task = JSON.parse(row.json) as Task;
+  recordPicked(deps.metrics, task);
   deps.log.appendKeys({ taskId: row.id });
   deps.log.info('task picked', { agentId });
   return {
-    ...toTask(row),
-    leaseToken: row.lease_token as string,
-    leaseExpiresAt: (row.lease_expires_at as Date).toISOString(),
+    ...task,
+    leaseToken: row.lease_token,
+    leaseExpiresAt: row.lease_expires_at,
     heartbeatIntervalSeconds: deps.lease.heartbeatSeconds,
     outputLimitBytes: deps.config.outputLimitBytes,
   };

@@ -1,12 +1,12 @@
 /** What the handlers record in the metrics (functions/shared/metrics.ts) as tasks move. */
-import { isTerminal } from '../../contract/task';
+import { isTerminal, type Task } from '../../contract/task';
 import type { TaskRow } from './db/tasks';
 import { type Metrics, secondsBetween } from './metrics';
 
-/** A pick: how long the task waited, created to started. */
-export function recordPicked(metrics: Metrics, row: TaskRow): void {
+/** A pick: how long the task waited, created to started (from the claimed task's resource). */
+export function recordPicked(metrics: Metrics, task: Pick<Task, 'runAt' | 'createdAt' | 'startedAt'>): void {
   // From when it could first run: its creation, or its runAt for a delayed task.
-  const wait = secondsBetween(row.run_at ?? row.created_at, row.started_at);
+  const wait = secondsBetween(task.runAt ?? task.createdAt, task.startedAt);
   if (wait !== null) metrics.observe('queueWait', wait);
 }
 

@@ -3,7 +3,7 @@
  * helpers that create and read tasks over HTTP (the process tests).
  */
 import { isTerminal, type PickedTask, type Task, type TaskState } from '../../contract/task';
-import type { TaskRow } from '../../functions/shared/db/tasks';
+import { type ClaimedTask, type InsertedTask, type TaskRow, toTask } from '../../functions/shared/db/tasks';
 import { waitFor } from './clock';
 import { call } from './server';
 
@@ -69,6 +69,27 @@ export function buildTaskRow(overrides: Partial<TaskRow> = {}): TaskRow {
     started_at: null,
     finished_at: null,
     ...overrides,
+  };
+}
+
+/** A row's task resource as TASK_JSON writes it (usage and output always present), for scripted databases. */
+function fullJson(row: TaskRow): string {
+  return JSON.stringify(toTask({ usage_cpu_user_seconds: null, usage_cpu_system_seconds: null, usage_max_rss_bytes: null, ...row }));
+}
+
+/** What insertTask answers for this row. */
+export function asInserted(row: TaskRow): InsertedTask {
+  return { id: row.id, state: row.state, json: fullJson(row) };
+}
+
+/** What claimNextQueuedTask answers for this (running) row. */
+export function asClaimed(row: TaskRow): ClaimedTask {
+  return {
+    id: row.id,
+    lease_token: row.lease_token as string,
+    lease_expires_at: (row.lease_expires_at as Date).toISOString(),
+    seq: row.seq,
+    json: fullJson(row),
   };
 }
 

@@ -78,8 +78,9 @@ const iso = (d: Date | null): string | null => (d === null ? null : new Date(d).
 
 /**
  * Maps a row to the task resource; rows without output columns map without stdout/stderr. The
- * list statement writes the same resource itself (LIST_TASK_JSON below); test/list-json.test.ts
- * holds its bytes to this function's, command_truncated included.
+ * list, create and pick statements have the database write the same resource itself
+ * (taskJsonSql below); test/list-json.test.ts holds their bytes to this function's,
+ * command_truncated included.
  */
 export function toTask(row: TaskRow): Task {
   const task: Task = {
@@ -156,9 +157,16 @@ export const OUTPUT_CHANNEL = 'task_output';
  * in label_sets (a no-op for a set seen before) and, for a queued one, notifies QUEUED_CHANNEL
  * (delivered on commit) so a held pick wakes at once; returns null when the idempotency key is taken.
  */
-export async function insertTask(q: Queryable, t: NewTask): Promise<TaskRow | null> {
+export type InsertedTask = {
+  id: string;
+  state: TaskState;
+  /** the task resource (TASK_JSON) */
+  json: string;
+};
+
+export async function insertTask(q: Queryable, t: NewTask): Promise<InsertedTask | null> {
   const scheduled = t.runAt instanceof Date && t.runAt.getTime() > t.now.getTime();
-  const rows = await q.query<TaskRow>(
+  const rows = await q.query<InsertedTask>(
     `with inserted as (
        insert into tasks (id, command, timeout_seconds, max_attempts, idempotency_key, request_hash, created_at,
                           priority, labels, label_key, run_at, state)
@@ -170,7 +178,7 @@ export async function insertTask(q: Queryable, t: NewTask): Promise<TaskRow | nu
        insert into label_sets (key, labels)
        select label_key, labels from inserted where label_key <> ''
        on conflict (key) do nothing)
-     select inserted.*,
+     select inserted.id, inserted.state, ${TASK_JSON} as json,
             case when inserted.state = 'queued' then pg_notify('${QUEUED_CHANNEL}', ${queuedPayloadSql("'1'", 'inserted.label_key')}) end is null as notified
        from inserted`,
     [
@@ -205,18 +213,37 @@ export async function selectTask(q: Queryable, id: string): Promise<TaskRow | nu
 
 /** A JSON value as text, or JSON null: to_json escapes text as JSON.stringify does. */
 const jsonOf = (expr: string) => `coalesce(to_json(${expr})::text, 'null')`;
-/** A timestamptz as toISOString() writes it (UTC, milliseconds; times here are JavaScript Dates), or JSON null. */
-const isoOf = (column: string) => `coalesce('"' || to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"', 'null')`;
+/** A timestamptz as toISOString() writes it (UTC, milliseconds; times here are JavaScript Dates), without quotes. */
+const isoText = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+/** The same as a JSON string, or JSON null. */
+const isoOf = (column: string) => `coalesce('"' || ${isoText(column)} || '"', 'null')`;
 
 /**
- * A list row's task resource as JSON text, built by the database: the same bytes as
- * JSON.stringify(toTask(row)) of the row without its output and usage (test/list-json.test.ts
- * holds them to it), so that a page of 1,000 tasks costs the server no row parsing, no
- * object per task and no stringify (docs/performance.md). $4: commands are cut here, so a
- * page never reads 1,000 commands of 64 KiB from the database.
+ * The task resource as JSON text, built by the database: the same bytes as
+ * JSON.stringify(toTask(row)) (test/list-json.test.ts holds them to it), so that an answer costs
+ * the server no parsing of the row's 36 columns, no Date per timestamp and no toTask
+ * (docs/performance.md).
+ * - `list`: a list row, without output and usage; commands are cut at $4 characters, so a page
+ *   never reads 1,000 commands of 64 KiB from the database.
+ * - `full`: a task's own answer, output and usage included. The usage floats are written by
+ *   PostgreSQL, which may spell a number otherwise than JavaScript (`5e-05` for `0.00005`): the
+ *   same JSON value, other bytes. Only an ended task has usage, and only the answers of new and
+ *   just-claimed tasks (create, pick) use this shape.
  */
-const LIST_TASK_JSON = `'{"id":' || to_json(id)::text
-  || ',"command":' || to_json(left(command, $4::int))::text
+function taskJsonSql(shape: 'list' | 'full'): string {
+  const command = shape === 'list' ? 'left(command, $4::int)' : 'command';
+  const tail =
+    shape === 'list'
+      ? `|| case when char_length(command) > $4::int then ',"commandTruncated":true' else '' end`
+      : `|| ',"usage":' || case when usage_cpu_user_seconds is null and usage_cpu_system_seconds is null and usage_max_rss_bytes is null
+                               then 'null'
+                               else '{"cpuUserSeconds":' || ${jsonOf('usage_cpu_user_seconds')}
+                                 || ',"cpuSystemSeconds":' || ${jsonOf('usage_cpu_system_seconds')}
+                                 || ',"maxRssBytes":' || coalesce(usage_max_rss_bytes::text, 'null') || '}' end`;
+  const output =
+    shape === 'list' ? '' : `|| ',"stdout":' || to_json(coalesce(stdout, ''))::text || ',"stderr":' || to_json(coalesce(stderr, ''))::text`;
+  return `'{"id":' || to_json(id)::text
+  || ',"command":' || to_json(${command})::text
   || ',"state":' || to_json(state)::text
   || ',"exitCode":' || coalesce(exit_code::text, 'null')
   || ',"outputTruncated":' || output_truncated::text
@@ -232,11 +259,16 @@ const LIST_TASK_JSON = `'{"id":' || to_json(id)::text
   || ',"createdAt":' || ${isoOf('created_at')}
   || ',"startedAt":' || ${isoOf('started_at')}
   || ',"finishedAt":' || ${isoOf('finished_at')}
-  || case when char_length(command) > $4::int then ',"commandTruncated":true' else '' end
+  ${tail}
   || case when schedule_id is not null
           then ',"scheduleId":' || to_json(schedule_id)::text || ',"scheduledFor":' || ${isoOf('scheduled_for')}
           else '' end
+  ${output}
   || '}'`;
+}
+const LIST_TASK_JSON = taskJsonSql('list');
+/** A task's own answer as JSON text (no parameters): exported for test/list-json.test.ts. */
+export const TASK_JSON = taskJsonSql('full');
 
 /** A row of a task page: its insertion order (the cursor) and the task as JSON text. */
 export type TaskPageRow = { seq: string; json: string };
@@ -308,6 +340,9 @@ export type PickRequest = {
   now: Date;
 };
 
+/** A claimed task: the task resource (TASK_JSON), its new lease (the end as toISOString() writes it) and its seq. */
+export type ClaimedTask = { id: string; lease_token: string; lease_expires_at: string; seq: string; json: string };
+
 /**
  * Claims, among the queued tasks this agent may run, the one of highest priority, then earliest
  * run_at, then seq, in one statement. The label sets the agent's labels cover come from
@@ -317,10 +352,11 @@ export type PickRequest = {
  * goes to exactly one agent (the other heads stay locked only until this statement commits).
  * The same statement records the agent (the agents table, db/agents.ts): seen now, its labels,
  * the task it holds (none after an empty pick) and one more task run; folded in here so that a
- * pick costs no second round trip (docs/metrics.md has the before/after figures).
+ * pick costs no second round trip (docs/metrics.md has the before/after figures). The task
+ * comes back as its JSON text (TASK_JSON), not as a row.
  */
-export async function claimNextQueuedTask(q: Queryable, p: PickRequest): Promise<TaskRow | null> {
-  const rows = await q.query<TaskRow>(
+export async function claimNextQueuedTask(q: Queryable, p: PickRequest): Promise<ClaimedTask | null> {
+  const rows = await q.query<ClaimedTask>(
     `with claimed as (
      update tasks t
         set state = 'running',
@@ -352,7 +388,7 @@ export async function claimNextQueuedTask(q: Queryable, p: PickRequest): Promise
              task_id = excluded.task_id,
              tasks_run = a.tasks_run + excluded.tasks_run,
              stopped = false)
-     select * from claimed`,
+     select id, ${isoText('lease_expires_at')} as lease_expires_at, lease_token, seq, ${TASK_JSON} as json from claimed`,
     [p.agentId, p.leaseToken, p.leaseSeconds, p.now, p.deadlineGraceSeconds, p.agentLabels],
     'te_pick_next_task',
   );
