@@ -27,6 +27,16 @@ describe('loadAgentConfig', () => {
     },
   );
 
+  it('reads AGENT_NICE, 0 (no change) by default', () => {
+    expect(loadAgentConfig({}).nice).toBe(0);
+    expect(loadAgentConfig({ AGENT_NICE: '10' }).nice).toBe(10);
+    expect(loadAgentConfig({ AGENT_NICE: ' 19 ' }).nice).toBe(19);
+  });
+
+  it.each(['20', '-1', '+5', 'low', '1.5', '100'])('refuses AGENT_NICE=%j naming the variable and the range', (value) => {
+    expect(problemWith({ AGENT_NICE: value })).toMatch(/AGENT_NICE=.* must be a whole number from 0 \(no change\) to 19/);
+  });
+
   it('uses the documented defaults when nothing is set', () => {
     const c = loadAgentConfig({});
     expect(c).toMatchObject({

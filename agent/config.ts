@@ -32,6 +32,12 @@ export type AgentConfig = Readonly<{
   liveOutput: boolean;
   /** AGENT_LABELS (`gpu,linux`): sent on pick as X-Agent-Labels; only tasks whose every label is here reach this agent */
   labels: readonly string[];
+  /**
+   * AGENT_NICE (0..19, default 0; `npm start`'s local agents: 10): the niceness the agent takes at
+   * start, so that it, its spawner and its commands yield the CPU to the server and the database
+   * they share a machine with (agent/priority.ts).
+   */
+  nice: number;
 }>;
 
 export type RunAs = { name: string; uid: number; gid: number; home: string };
@@ -196,6 +202,11 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
   const labelRule = labelProblem(labelList);
   if (labelRule !== null) problems.push(`AGENT_LABELS=${JSON.stringify(get('AGENT_LABELS')?.slice(0, 80))}: ${labelRule}`);
 
+  const niceRaw = (get('AGENT_NICE') ?? '0').trim();
+  if (!/^\d{1,2}$/.test(niceRaw) || Number(niceRaw) > 19) {
+    problems.push(`AGENT_NICE=${JSON.stringify(niceRaw.slice(0, 20))} must be a whole number from 0 (no change) to 19 (yield the most)`);
+  }
+
   const config: AgentConfig = Object.freeze({
     backendUrl: backendUrl as string,
     pollIntervalMs: duration('POLL_INTERVAL', '1s', 50, 3600000),
@@ -212,6 +223,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     containment: containment as AgentConfig['containment'],
     liveOutput: live === 'true' || live === '1',
     labels: Object.freeze(canonicalLabels(labelList)),
+    nice: /^\d{1,2}$/.test(niceRaw) && Number(niceRaw) <= 19 ? Number(niceRaw) : 0,
   });
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

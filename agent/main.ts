@@ -7,6 +7,7 @@ import { createApiClient } from './api-client';
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from './config';
 import { chooseContainment } from './containment';
 import { serveHealth } from './health';
+import { yieldCpu } from './priority';
 
 /** How long a local agent waits for its token from `npm start` before it gives up. */
 const TOKEN_WAIT_MS = 10000;
@@ -38,6 +39,16 @@ async function main(): Promise<void> {
   }
   const log = new Logger({ serviceName: 'task-exec-agent', logLevel: config.logLevel.toUpperCase() as 'INFO' });
   log.appendPersistentKeys({ agentId: config.agentId });
+  // Before the spawner starts: it and every command inherit the niceness.
+  if (config.nice > 0) {
+    const niced = yieldCpu(config.nice);
+    if ('error' in niced) log.warn('could not lower the CPU priority (AGENT_NICE)', { nice: config.nice, error: niced.error });
+    else if (niced.autogroup === 'shared session') {
+      log.info('AGENT_NICE: this agent shares its session with other processes, so only its own threads yield (docs/configuration.md)', {
+        nice: niced.nice,
+      });
+    }
+  }
   let chosen: Awaited<ReturnType<typeof chooseContainment>>;
   try {
     chosen = await chooseContainment(config.containment, config.runAs);

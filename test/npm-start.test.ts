@@ -5,7 +5,7 @@
  * or the agent's /proc entry, and the agent's environment never held the token.
  */
 import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -125,6 +125,26 @@ describeUnless(namespaceMissing)('npm start, attacked by a task that reads the s
     expect(environ).not.toContain(AGENT_TOKEN);
     expect(environ).not.toContain(API_TOKEN);
     expect(environ.split('\0')).toContain('AGENT_TOKEN_FROM=ipc');
+  });
+
+  it('runs its local agent at nice 10, every thread of it and its autogroup, and the agent’s commands too', async () => {
+    const agent = await waitFor('the local agent', () => agentOf(start.pid as number));
+    // Field 19 of /proc/<pid>/task/<tid>/stat (after the command name in parentheses) is the nice value.
+    const niceOf = (path: string) => Number(readFileSync(path, 'utf8').split(') ')[1]?.split(' ')[16]);
+    const threads = readdirSync(`/proc/${agent}/task`);
+    expect(threads.length).toBeGreaterThan(1);
+    expect(threads.map((tid) => niceOf(`/proc/${agent}/task/${tid}/stat`))).toEqual(threads.map(() => 10));
+    expect(niceOf(`/proc/${start.pid}/stat`)).toBe(0);
+    // and, the agent leading a session of its own, its autogroup (where the kernel has them)
+    if (existsSync(`/proc/${agent}/autogroup`)) expect(readFileSync(`/proc/${agent}/autogroup`, 'utf8')).toMatch(/ nice 10$/m);
+    const created = await call(url, 'POST', '/tasks', { headers: auth, body: { command: 'nice' } });
+    expect(created.status).toBe(201);
+    const id = (created.body as { id: string }).id;
+    const task = await waitFor('the nice task to end', async () => {
+      const t = (await call(url, 'GET', `/tasks/${id}`, { headers: auth })).body as { state: string; stdout: string };
+      return t.state === 'succeeded' || t.state === 'failed' ? t : null;
+    });
+    expect(task).toMatchObject({ state: 'succeeded', stdout: '10\n' });
   });
 
   it('says at start which containment its agent is in', () => {

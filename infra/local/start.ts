@@ -25,6 +25,9 @@ export const AGENT_ARGS = __filename.endsWith('.js')
  */
 const NOT_FOR_AGENTS = /^(DB_\w+|DATABASE_URL|API_TOKEN|AGENT_TOKEN|DATA_DIR|SERVER_\w+|AGENTS|LEASE_SECONDS|OUTPUT_LIMIT_BYTES)$/;
 
+/** The niceness of local agents unless AGENT_NICE says otherwise: `nice`'s own default. */
+export const LOCAL_AGENT_NICE = 10;
+
 /** The environment of local agent number i. */
 export function agentEnv(env: NodeJS.ProcessEnv, url: string, i: number): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
@@ -35,6 +38,9 @@ export function agentEnv(env: NodeJS.ProcessEnv, url: string, i: number): NodeJS
   // Local agents serve no /healthz unless asked, then on consecutive ports (docs/api.md, "The agent").
   const base = env.AGENT_HEALTH_PORT ? Number(env.AGENT_HEALTH_PORT) : 0;
   out.AGENT_HEALTH_PORT = base > 0 ? String(base + i) : '0';
+  // They share the machine with this server and its database: they yield the CPU to them, so a
+  // draining backlog does not starve the users' requests (agent/priority.ts), unless told otherwise.
+  out.AGENT_NICE = env.AGENT_NICE ?? String(LOCAL_AGENT_NICE);
   return out;
 }
 
