@@ -1,8 +1,16 @@
+import { Client } from 'pg';
+import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
+import { QUEUED_CHANNEL } from '../functions/shared/db/tasks';
+import { type RunningServer, startServer } from '../infra/local/server';
 import { waitFor as waitUntil } from './support/clock';
-import { stores } from './support/databases';
+import { describeUnless } from './support/conditional';
+import { PG_TEMPLATE_DB, stores } from './support/databases';
 import { expectProblem } from './support/problem';
+import { createScratchDatabase, type ScratchDatabase } from './support/scratch-database';
 import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './support/server';
+
+const PG_URL = process.env.TEST_DATABASE_URL;
 
 /** Counts the pick statements the server runs, to show held picks do not spin. */
 function countPicks(db: Db): { db: Db; picks: () => number } {
@@ -139,3 +147,63 @@ describe.each(stores)('long-poll pick on $name', (store) => {
     }
   });
 });
+
+/**
+ * Two servers on one real PostgreSQL: a create does not NOTIFY in its transaction (that would
+ * make the creates of the whole cluster commit one after another, queue-signal.ts) but wakes its
+ * own server's waiters itself and announces the task to the others after the commit.
+ */
+describeUnless(PG_URL ? null : 'TEST_DATABASE_URL is not set: the two-server long-poll test needs a real PostgreSQL')(
+  'long-poll pick across two servers on one PostgreSQL',
+  () => {
+    let scratch: ScratchDatabase;
+    const servers: RunningServer[] = [];
+    let listener: Client;
+    const heard: string[] = [];
+    beforeAll(async () => {
+      scratch = await createScratchDatabase(PG_URL as string, { template: PG_TEMPLATE_DB });
+      for (let i = 0; i < 2; i++) {
+        servers.push(await startServer(loadConfig({ SERVER_PORT: '0', LOG_LEVEL: 'error', DATABASE_URL: scratch.url })));
+      }
+      listener = new Client({ connectionString: scratch.url });
+      await listener.connect();
+      listener.on('notification', (n) => heard.push(n.payload ?? ''));
+      await listener.query(`listen ${QUEUED_CHANNEL}`);
+    });
+    afterAll(async () => {
+      await listener?.end();
+      for (const s of servers) await s.close(1000);
+      await scratch?.drop();
+    });
+
+    it('answers a pick held on one server with a task created on the other, long before its wait ends', async () => {
+      const [a, b] = servers as [RunningServer, RunningServer];
+      heard.length = 0;
+      const started = performance.now();
+      const held = call(b.url, 'GET', '/tasks/pick?wait=15', { headers: agentHeaders('on-b') });
+      await new Promise((r) => setTimeout(r, 300)); // the pick reaches its wait
+      const created = await call(a.url, 'POST', '/tasks', { body: { command: 'echo across' } });
+      expect(created.status).toBe(201);
+      const reply = await held;
+      expect(reply).toMatchObject({ status: 200, body: { id: (created.body as { id: string }).id, agentId: 'on-b' } });
+      // woken by the announcement, not by the end of its 15 s wait
+      expect(performance.now() - started).toBeLessThan(10000);
+      // one announcement, sent after the commit by server a, and no NOTIFY from the insert itself
+      await waitUntil('the announcement', () => heard.length > 0, 5000, 20);
+      expect(heard).toEqual([expect.stringMatching(/^@[\w-]+ 1 $/)]);
+    });
+
+    it('wakes a pick held on the same server without waiting for the announcement', async () => {
+      const [a] = servers as [RunningServer, RunningServer];
+      const held = call(a.url, 'GET', '/tasks/pick?wait=15', { headers: agentHeaders('on-a') });
+      await new Promise((r) => setTimeout(r, 300));
+      const created = await call(a.url, 'POST', '/tasks', { body: { command: 'echo here', labels: ['local'] } });
+      expect(created.status).toBe(201);
+      // an agent without the label is not woken for it; one unlabelled task wakes it
+      await new Promise((r) => setTimeout(r, 300));
+      const other = await call(a.url, 'POST', '/tasks', { body: { command: 'echo any' } });
+      const reply = await held;
+      expect(reply).toMatchObject({ status: 200, body: { id: (other.body as { id: string }).id } });
+    });
+  },
+);

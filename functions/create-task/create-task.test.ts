@@ -160,7 +160,7 @@ describe('createTask', () => {
     expect(created).toBe(true);
     expect(task).toMatchObject({ command: 'echo hello', state: 'queued', timeoutSeconds: 60, createdAt: NOW.toISOString() });
     const [params] = db.callsOf('insertTask');
-    expect(params).toEqual([task.id, 'echo hello', 60, 1, null, null, NOW, 0, [], NOW, 'queued']);
+    expect(params).toEqual([task.id, 'echo hello', 60, 1, null, null, NOW, 0, [], NOW, 'queued', true]);
     expect(task.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 

@@ -68,7 +68,7 @@ export function parseCreateTaskRequest(event: Event, now: Date = new Date()): Cr
  * it created (created: false); the same key with another body is a conflict.
  */
 export async function createTask(
-  deps: Pick<Deps, 'db' | 'now'> & { log: Log },
+  deps: Pick<Deps, 'db' | 'now'> & Partial<Pick<Deps, 'signal'>> & { log: Log },
   input: CreateTaskInput,
 ): Promise<{ task: Task; created: boolean }> {
   const requestHash =
@@ -94,8 +94,11 @@ export async function createTask(
     labels: input.labels,
     runAt: input.runAt,
     now: deps.now(),
+    // A signal that announces creates itself does it after the commit (queue-signal.ts).
+    notify: deps.signal?.queued === undefined,
   });
   if (row !== null) {
+    if (row.state === 'queued') deps.signal?.queued?.(row.label_key);
     deps.log.appendKeys({ taskId: row.id });
     deps.log.info(row.state === 'scheduled' ? 'task scheduled' : 'task queued');
     return { task: JSON.parse(row.json) as Task, created: true };

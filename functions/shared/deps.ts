@@ -7,7 +7,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type LeasePolicy, leasePolicy, loadConfig, type ServerConfig } from './config';
 import type { Db } from './db/db';
 import { openPostgres } from './db/postgres';
-import { OUTPUT_CHANNEL, QUEUED_CHANNEL } from './db/tasks';
+import { notifyQueued, OUTPUT_CHANNEL, QUEUED_CHANNEL } from './db/tasks';
 import { createLogger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { emfSink } from './metrics-emf';
@@ -44,10 +44,18 @@ export async function openDb(config: ServerConfig, logger: Pick<Logger, 'warn'>)
   return openEmbedded({ dataDir: config.db.dataDir, warn: (message) => logger.warn(message) });
 }
 
-/** How held picks learn of new tasks: LISTEN where a connection can be held, else re-polling. */
-function openSignal(config: ServerConfig, db: Db): Promise<QueueSignal> {
+/**
+ * How held picks learn of new tasks: LISTEN where a connection can be held, else re-polling. On
+ * PostgreSQL a create is announced to the other server processes after its commit (see
+ * queue-signal.ts); an embedded database belongs to this process alone, so there it is not.
+ */
+function openSignal(config: ServerConfig, db: Db, logger: Pick<Logger, 'warn'>): Promise<QueueSignal> {
   if (config.lambda) return Promise.resolve(createPollingSignal(1000));
-  return createQueueSignal((onNotify, onReconnect) => db.listen(QUEUED_CHANNEL, onNotify, onReconnect));
+  return createQueueSignal((onNotify, onReconnect) => db.listen(QUEUED_CHANNEL, onNotify, onReconnect), {
+    publish: db.kind === 'postgres' ? (payloads) => notifyQueued(db, payloads) : undefined,
+    onPublishError: (error) =>
+      logger.warn('could not announce new tasks to other servers; their agents find them at their next pick', { error: error.message }),
+  });
 }
 
 /** How held output reads learn of new output: LISTEN where a connection can be held, else re-reading. */
@@ -60,14 +68,15 @@ export type BuildOptions = { now?: () => Date; logger?: Logger; metrics?: Metric
 
 /** Builds deps from an open database (the local server, tests). */
 export async function buildDeps(config: ServerConfig, db: Db, options: BuildOptions = {}): Promise<Deps> {
+  const logger = options.logger ?? createLogger(config.logLevel);
   return {
     config,
     lease: leasePolicy(config),
     db,
     now: options.now ?? (() => new Date()),
-    signal: await openSignal(config, db),
+    signal: await openSignal(config, db, logger),
     outputSignal: await openOutputSignal(config, db),
-    logger: options.logger ?? createLogger(config.logLevel),
+    logger,
     metrics: options.metrics ?? createMetrics(config.lambda ? emfSink() : undefined),
   };
 }

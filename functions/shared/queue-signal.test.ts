@@ -1,17 +1,20 @@
-import { createQueueSignal, HINT_MS } from './queue-signal';
+import { createQueueSignal, HINT_MS, parseQueuedPayload } from './queue-signal';
 
 /** A subscription the test drives by hand: notify() is what a NOTIFY delivery does. */
 async function manualSignal(clock?: () => number) {
   let notify = (_payload: string) => {};
   let reconnect = () => {};
   let unsubscribed = false;
-  const signal = await createQueueSignal(async (onNotify, onReconnect) => {
-    notify = onNotify;
-    reconnect = onReconnect;
-    return async () => {
-      unsubscribed = true;
-    };
-  }, clock);
+  const signal = await createQueueSignal(
+    async (onNotify, onReconnect) => {
+      notify = onNotify;
+      reconnect = onReconnect;
+      return async () => {
+        unsubscribed = true;
+      };
+    },
+    { clock },
+  );
   return { signal, notify: (payload = '') => notify(payload), reconnect: () => reconnect(), unsubscribed: () => unsubscribed };
 }
 
@@ -24,7 +27,147 @@ const settled = async (p: Promise<boolean>) => {
   return value;
 };
 
+/** A signal whose announcements the test reads (and can make fail). */
+async function announcingSignal() {
+  let notify = (_payload: string) => {};
+  const published: string[][] = [];
+  const errors: Error[] = [];
+  let failNext = false;
+  let release: (() => void) | null = null;
+  let hold = false;
+  const signal = await createQueueSignal(
+    async (onNotify) => {
+      notify = onNotify;
+      return async () => {};
+    },
+    {
+      origin: 'me',
+      publish: async (payloads) => {
+        if (hold) await new Promise<void>((r) => (release = r));
+        if (failNext) {
+          failNext = false;
+          throw new Error('connection refused');
+        }
+        published.push([...payloads]);
+      },
+      onPublishError: (error) => errors.push(error),
+    },
+  );
+  return {
+    signal,
+    notify: (payload: string) => notify(payload),
+    published,
+    errors,
+    failNext: () => {
+      failNext = true;
+    },
+    hold: () => {
+      hold = true;
+    },
+    release: () => {
+      hold = false;
+      release?.();
+    },
+  };
+}
+const turn = () => new Promise((r) => setImmediate(r));
+
 describe('the queue signal', () => {
+  it('wakes a waiter here for a task queued here, without waiting for a notification', async () => {
+    const { signal, published } = await announcingSignal();
+    const since = signal.generation();
+    const gpu = signal.wait(60000, since, undefined, (key) => key === 'gpu');
+    const any = signal.wait(60000, since);
+    signal.queued?.('linux');
+    expect(await Promise.all([settled(gpu), settled(any)])).toEqual(['pending', true]);
+    signal.queued?.('gpu');
+    expect(await settled(gpu)).toBe(true);
+    await turn();
+    await turn();
+    expect(published.flat().sort()).toEqual(['@me 1 gpu', '@me 1 linux']);
+  });
+
+  it('announces the creates of one turn to the other servers in one statement, counted per label set', async () => {
+    const { signal, published } = await announcingSignal();
+    signal.queued?.('');
+    signal.queued?.('');
+    signal.queued?.('gpu');
+    expect(published).toEqual([]);
+    await turn();
+    await turn();
+    expect(published).toEqual([['@me 2 ', '@me 1 gpu']]);
+    // nobody waited: each moved the generation, so a picker that looked meanwhile looks again
+    expect(signal.generation()).toBe(3);
+  });
+
+  it('sends what was queued meanwhile once the statement in flight is done', async () => {
+    const a = await announcingSignal();
+    a.hold();
+    a.signal.queued?.('');
+    await turn();
+    a.signal.queued?.('');
+    a.signal.queued?.('');
+    a.release();
+    for (let i = 0; i < 5; i++) await turn();
+    expect(a.published).toEqual([['@me 1 '], ['@me 2 ']]);
+  });
+
+  it('passes over its own announcements and wakes as many waiters as another server announces', async () => {
+    const { signal, notify } = await announcingSignal();
+    const since = signal.generation();
+    const waits = [signal.wait(60000, since), signal.wait(60000, since), signal.wait(60000, since)];
+    notify('@me 3 ');
+    expect(await Promise.all(waits.map(settled))).toEqual(['pending', 'pending', 'pending']);
+    expect(signal.generation()).toBe(since);
+    notify('@f81d4fae-7dec-11d0-a765-00a0c91e6bf6 2 ');
+    expect(await Promise.all(waits.map(settled))).toEqual([true, true, 'pending']);
+    await signal.close();
+  });
+
+  it('reports an announcement that failed, and sends the next ones', async () => {
+    const { signal, published, errors, failNext } = await announcingSignal();
+    failNext();
+    signal.queued?.('');
+    await turn();
+    await turn();
+    signal.queued?.('gpu');
+    await turn();
+    await turn();
+    expect(errors.map((e) => e.message)).toEqual(['connection refused']);
+    expect(published).toEqual([['@me 1 gpu']]);
+  });
+
+  it('finishes the announcement in flight before it closes', async () => {
+    const a = await announcingSignal();
+    a.hold();
+    a.signal.queued?.('');
+    await turn();
+    const closed = a.signal.close();
+    let done = false;
+    void closed.then(() => {
+      done = true;
+    });
+    await turn();
+    expect(done).toBe(false);
+    a.release();
+    await closed;
+    expect(a.published).toEqual([['@me 1 ']]);
+  });
+
+  it('without a way to publish (an embedded database: no other server), only wakes here', async () => {
+    const { signal } = await manualSignal();
+    const waiting = signal.wait(60000, signal.generation());
+    signal.queued?.('');
+    expect(await settled(waiting)).toBe(true);
+  });
+
+  it('reads each payload form: counted, announced, and an older one', () => {
+    expect(parseQueuedPayload('3 gpu,linux')).toEqual({ count: 3, labelKey: 'gpu,linux', origin: null });
+    expect(parseQueuedPayload('@ab-12 2 ')).toEqual({ count: 2, labelKey: '', origin: 'ab-12' });
+    expect(parseQueuedPayload('')).toEqual({ count: 1, labelKey: null, origin: null });
+    expect(parseQueuedPayload('@x y')).toEqual({ count: 1, labelKey: null, origin: null });
+  });
+
   it('wakes exactly one of several waiters per notification, oldest first', async () => {
     const { signal, notify } = await manualSignal();
     const since = signal.generation();

@@ -79,7 +79,7 @@ function fullJson(row: TaskRow): string {
 
 /** What insertTask answers for this row. */
 export function asInserted(row: TaskRow): InsertedTask {
-  return { id: row.id, state: row.state, json: fullJson(row) };
+  return { id: row.id, state: row.state, label_key: row.label_key, json: fullJson(row) };
 }
 
 /** What claimNextQueuedTask answers for this (running) row. */

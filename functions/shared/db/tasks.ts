@@ -139,6 +139,8 @@ export type NewTask = {
   /** null: may run now; later than now: the task starts `scheduled` */
   runAt: Date | null;
   now: Date;
+  /** false: no NOTIFY in the transaction, the caller announces the task once committed (default true) */
+  notify?: boolean;
 };
 
 /**
@@ -155,11 +157,14 @@ export const OUTPUT_CHANNEL = 'task_output';
 /**
  * Inserts a task, queued (or `scheduled` when runAt is later than now), records its label set
  * in label_sets (a no-op for a set seen before) and, for a queued one, notifies QUEUED_CHANNEL
- * (delivered on commit) so a held pick wakes at once; returns null when the idempotency key is taken.
+ * (delivered on commit) so a held pick wakes at once, unless `notify` is false (the caller
+ * announces it after the commit: queue-signal.ts); returns null when the idempotency key is taken.
  */
 export type InsertedTask = {
   id: string;
   state: TaskState;
+  /** its label set's key (labels joined by ','): whom a queued one is announced to */
+  label_key: string;
   /** the task resource (TASK_JSON) */
   json: string;
 };
@@ -178,8 +183,8 @@ export async function insertTask(q: Queryable, t: NewTask): Promise<InsertedTask
        insert into label_sets (key, labels)
        select label_key, labels from inserted where label_key <> ''
        on conflict (key) do nothing)
-     select inserted.id, inserted.state, ${TASK_JSON} as json,
-            case when inserted.state = 'queued' then pg_notify('${QUEUED_CHANNEL}', ${queuedPayloadSql("'1'", 'inserted.label_key')}) end is null as notified
+     select inserted.id, inserted.state, inserted.label_key, ${TASK_JSON} as json,
+            case when inserted.state = 'queued' and $12::boolean then pg_notify('${QUEUED_CHANNEL}', ${queuedPayloadSql("'1'", 'inserted.label_key')}) end is null as notified
        from inserted`,
     [
       t.id,
@@ -193,10 +198,25 @@ export async function insertTask(q: Queryable, t: NewTask): Promise<InsertedTask
       t.labels,
       t.runAt ?? t.now,
       scheduled ? 'scheduled' : 'queued',
+      t.notify ?? true,
     ],
     'te_insert_task',
   );
   return rows[0] ?? null;
+}
+
+/**
+ * Sends these QUEUED_CHANNEL payloads, one NOTIFY each, in one statement (queue-signal.ts:
+ * creates announced after their commit). Its transaction commits without waiting for the WAL
+ * flush (synchronous_commit off for it alone): it stores nothing, and PostgreSQL holds its one
+ * notify lock until that commit is done.
+ */
+export async function notifyQueued(q: Queryable, payloads: readonly string[]): Promise<void> {
+  await q.query(
+    `select set_config('synchronous_commit', 'off', true), pg_notify('${QUEUED_CHANNEL}', p) from unnest($1::text[]) as p`,
+    [payloads],
+    'te_notify_queued',
+  );
 }
 
 /** The task created with this Idempotency-Key, if any. */
