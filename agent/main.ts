@@ -41,9 +41,14 @@ async function main(): Promise<void> {
   log.appendPersistentKeys({ agentId: config.agentId });
   // Before the spawner starts: it and every command inherit the niceness.
   if (config.nice > 0) {
-    const niced = yieldCpu(config.nice);
+    const niced = await yieldCpu(config.nice);
     if ('error' in niced) log.warn('could not lower the CPU priority (AGENT_NICE)', { nice: config.nice, error: niced.error });
-    else if (niced.autogroup === 'shared session') {
+    else if (typeof niced.autogroup === 'object') {
+      log.warn('lowered the CPU priority of the agent, but not of its session (AGENT_NICE)', {
+        nice: niced.nice,
+        error: niced.autogroup.error,
+      });
+    } else if (niced.autogroup === 'shared session') {
       log.info('AGENT_NICE: this agent shares its session with other processes, so only its own threads yield (docs/configuration.md)', {
         nice: niced.nice,
       });

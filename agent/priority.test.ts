@@ -42,13 +42,14 @@ const { Worker } = require('node:worker_threads');
 const { yieldCpu } = require('./agent/priority');
 const niceOf = (tid) => Number(readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').split(') ')[1].split(' ')[16]);
 const before = readdirSync('/proc/self/task');
-const result = yieldCpu(Number(process.argv[1] ?? NICE));
+yieldCpu(Number(process.argv[1] ?? NICE)).then((result) => {
 const worker = new Worker('setTimeout(() => {}, 200)', { eval: true });
 worker.on('online', () => {
   const threads = readdirSync('/proc/self/task');
   const child = execFileSync('/bin/sh', ['-c', 'cut -d" " -f19 /proc/self/stat'], { encoding: 'utf8' }).trim();
   console.log(JSON.stringify({ result, before: before.length, threads: threads.map(niceOf), child: Number(child), after: threads.length }));
   worker.terminate();
+});
 });
 `;
 
@@ -66,14 +67,16 @@ describe('yieldCpu', () => {
     const out = run(`require('node:os').setPriority(0, 12);\n${PROBE.replace('NICE', '5')}`);
     expect(out.result).toMatchObject({ nice: 12 });
     expect(out.child).toBe(12);
+    // the main thread keeps its 12; every other thread is raised to 5, none left at 0
+    expect(out.threads[0]).toBe(12);
+    expect(out.threads.slice(1).every((n: number) => n >= 5)).toBe(true);
   });
 
   it('sets the autogroup of a session it leads, so that it yields to other sessions too', async () => {
     const out = await runDetached(`${GROUP}
       const { yieldCpu } = require('./agent/priority');
       const before = group();
-      const result = yieldCpu(9);
-      console.log(JSON.stringify({ before, result, after: group() }));`);
+      yieldCpu(9).then((result) => console.log(JSON.stringify({ before, result, after: group() })));`);
     if (!AUTOGROUPS) return expect(out.result).toEqual({ nice: 9, autogroup: 'none' });
     expect(out).toEqual({ before: 0, result: { nice: 9, autogroup: 'set' }, after: 9 });
   });
@@ -82,8 +85,7 @@ describe('yieldCpu', () => {
     const out = run(`${GROUP}
       const { yieldCpu } = require('./agent/priority');
       const before = group();
-      const result = yieldCpu(6);
-      console.log(JSON.stringify({ before, result, after: group() }));`);
+      yieldCpu(6).then((result) => console.log(JSON.stringify({ before, result, after: group() })));`);
     expect(out.result).toEqual({ nice: 6, autogroup: AUTOGROUPS ? 'shared session' : 'none' });
     expect(out.after).toBe(out.before);
   });

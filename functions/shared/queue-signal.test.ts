@@ -154,6 +154,22 @@ describe('the queue signal', () => {
     expect(a.published).toEqual([['@me 1 ']]);
   });
 
+  it('still announces a create that commits while the server shuts down, and flush waits for it', async () => {
+    const a = await announcingSignal();
+    await a.signal.close();
+    a.hold();
+    a.signal.queued?.('');
+    let flushed = false;
+    const flushing = a.signal.flush?.().then(() => {
+      flushed = true;
+    });
+    for (let i = 0; i < 3; i++) await turn();
+    expect(flushed).toBe(false);
+    a.release();
+    await flushing;
+    expect(a.published).toEqual([['@me 1 ']]);
+  });
+
   it('without a way to publish (an embedded database: no other server), only wakes here', async () => {
     const { signal } = await manualSignal();
     const waiting = signal.wait(60000, signal.generation());

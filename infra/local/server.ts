@@ -166,6 +166,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         await closed;
         clearInterval(sweep);
         clearTimeout(timer);
+        // Creates that committed while requests drained are announced before the pool closes.
+        await deps.signal.flush?.();
         if (!options.db) await db.close();
       })();
       return closing;
