@@ -203,7 +203,8 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
   if (labelRule !== null) problems.push(`AGENT_LABELS=${JSON.stringify(get('AGENT_LABELS')?.slice(0, 80))}: ${labelRule}`);
 
   const niceRaw = (get('AGENT_NICE') ?? '0').trim();
-  if (!/^\d{1,2}$/.test(niceRaw) || Number(niceRaw) > 19) {
+  const nice = /^\d{1,2}$/.test(niceRaw) && Number(niceRaw) <= 19 ? Number(niceRaw) : null;
+  if (nice === null) {
     problems.push(`AGENT_NICE=${JSON.stringify(niceRaw.slice(0, 20))} must be a whole number from 0 (no change) to 19 (yield the most)`);
   }
 
@@ -223,7 +224,7 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
     containment: containment as AgentConfig['containment'],
     liveOutput: live === 'true' || live === '1',
     labels: Object.freeze(canonicalLabels(labelList)),
-    nice: /^\d{1,2}$/.test(niceRaw) && Number(niceRaw) <= 19 ? Number(niceRaw) : 0,
+    nice: nice ?? 0,
   });
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

@@ -41,16 +41,16 @@ function sessionId(): number | null {
 /** Raises the niceness of this process's every thread to `nice` (never lowers one), then its autogroup's. */
 export async function yieldCpu(nice: number): Promise<Yielded> {
   try {
-    let threads: string[] = [];
+    // Every thread (the main one among them); without /proc (macOS) the process, whose nice value it is there.
+    let threads = [0];
     try {
-      threads = readdirSync('/proc/self/task');
+      threads = readdirSync('/proc/self/task').map(Number);
     } catch {
-      // no /proc (macOS): the nice value there is the process's own
+      // no /proc
     }
-    if (nice > getPriority(0)) setPriority(0, nice);
     for (const tid of threads) {
       try {
-        if (nice > getPriority(Number(tid))) setPriority(Number(tid), nice);
+        if (nice > getPriority(tid)) setPriority(tid, nice);
       } catch {
         // a thread that ended meanwhile
       }

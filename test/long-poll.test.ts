@@ -1,14 +1,12 @@
 import { Client } from 'pg';
-import { loadConfig } from '../functions/shared/config';
 import type { Db } from '../functions/shared/db/db';
 import { QUEUED_CHANNEL } from '../functions/shared/db/tasks';
-import { type RunningServer, startServer } from '../infra/local/server';
+import type { RunningServer } from '../infra/local/server';
 import { waitFor as waitUntil } from './support/clock';
 import { describeUnless } from './support/conditional';
-import { PG_TEMPLATE_DB, stores } from './support/databases';
+import { stores } from './support/databases';
 import { expectProblem } from './support/problem';
-import { createScratchDatabase, type ScratchDatabase } from './support/scratch-database';
-import { agentHeaders, call, type Reply, startTestServer, type TestServer } from './support/server';
+import { agentHeaders, call, type Reply, startServersOnOneDatabase, startTestServer, type TestServer } from './support/server';
 
 const PG_URL = process.env.TEST_DATABASE_URL;
 
@@ -156,24 +154,21 @@ describe.each(stores)('long-poll pick on $name', (store) => {
 describeUnless(PG_URL ? null : 'TEST_DATABASE_URL is not set: the two-server long-poll test needs a real PostgreSQL')(
   'long-poll pick across two servers on one PostgreSQL',
   () => {
-    let scratch: ScratchDatabase;
-    const servers: RunningServer[] = [];
+    let cluster: Awaited<ReturnType<typeof startServersOnOneDatabase>> | undefined;
+    let servers: RunningServer[] = [];
     let listener: Client;
     const heard: string[] = [];
     beforeAll(async () => {
-      scratch = await createScratchDatabase(PG_URL as string, { template: PG_TEMPLATE_DB });
-      for (let i = 0; i < 2; i++) {
-        servers.push(await startServer(loadConfig({ SERVER_PORT: '0', LOG_LEVEL: 'error', DATABASE_URL: scratch.url })));
-      }
-      listener = new Client({ connectionString: scratch.url });
+      cluster = await startServersOnOneDatabase(PG_URL as string, 2);
+      servers = cluster.servers;
+      listener = new Client({ connectionString: cluster.scratch.url });
       await listener.connect();
       listener.on('notification', (n) => heard.push(n.payload ?? ''));
       await listener.query(`listen ${QUEUED_CHANNEL}`);
     });
     afterAll(async () => {
       await listener?.end();
-      for (const s of servers) await s.close(1000);
-      await scratch?.drop();
+      await cluster?.stop();
     });
 
     it('answers a pick held on one server with a task created on the other, long before its wait ends', async () => {
@@ -199,7 +194,7 @@ describeUnless(PG_URL ? null : 'TEST_DATABASE_URL is not set: the two-server lon
       await new Promise((r) => setTimeout(r, 300));
       const created = await call(a.url, 'POST', '/tasks', { body: { command: 'echo here', labels: ['local'] } });
       expect(created.status).toBe(201);
-      // an agent without the label is not woken for it; one unlabelled task wakes it
+      // an agent without the label does not get it; the unlabelled task that follows is its
       await new Promise((r) => setTimeout(r, 300));
       const other = await call(a.url, 'POST', '/tasks', { body: { command: 'echo any' } });
       const reply = await held;

@@ -5,12 +5,9 @@
  * a round that comes late on a loaded box creates the ticks it reached late, it skips none.
  */
 import type { Schedule } from '../contract/schedule';
-import { loadConfig } from '../functions/shared/config';
-import { type RunningServer, startServer } from '../infra/local/server';
+import type { RunningServer } from '../infra/local/server';
 import { describeUnless } from './support/conditional';
-import { PG_TEMPLATE_DB } from './support/databases';
-import { createScratchDatabase, type ScratchDatabase } from './support/scratch-database';
-import { call } from './support/server';
+import { call, startServersOnOneDatabase } from './support/server';
 
 const url = process.env.TEST_DATABASE_URL;
 const RUN_SECONDS = 20;
@@ -18,18 +15,15 @@ const RUN_SECONDS = 20;
 describeUnless(url ? null : 'TEST_DATABASE_URL is not set: the two-server schedule test needs a real PostgreSQL')(
   'a 1-second schedule on two servers sharing one PostgreSQL',
   () => {
-    let scratch: ScratchDatabase;
-    const servers: RunningServer[] = [];
+    let cluster: Awaited<ReturnType<typeof startServersOnOneDatabase>> | undefined;
+    let servers: RunningServer[] = [];
 
     beforeAll(async () => {
-      scratch = await createScratchDatabase(url as string, { template: PG_TEMPLATE_DB });
-      for (let i = 0; i < 2; i++) {
-        servers.push(await startServer(loadConfig({ SERVER_PORT: '0', LOG_LEVEL: 'error', DATABASE_URL: scratch.url })));
-      }
+      cluster = await startServersOnOneDatabase(url as string, 2);
+      servers = cluster.servers;
     });
     afterAll(async () => {
-      for (const s of servers) await s.close(1000);
-      await scratch?.drop();
+      await cluster?.stop();
     });
 
     it(`makes exactly one task per tick over ${RUN_SECONDS} s, and skips none`, async () => {

@@ -1,7 +1,8 @@
 import { loadConfig } from '../../functions/shared/config';
 import type { Db } from '../../functions/shared/db/db';
 import { type RunningServer, startServer } from '../../infra/local/server';
-import type { Store } from './databases';
+import { PG_TEMPLATE_DB, type Store } from './databases';
+import { createScratchDatabase, type ScratchDatabase } from './scratch-database';
 
 export type TestServer = RunningServer & { db: Db; stop(): Promise<void> };
 
@@ -15,6 +16,26 @@ export async function startTestServer(store: Store, env: Record<string, string> 
     async stop() {
       await running.close(1000);
       await db.close();
+    },
+  };
+}
+
+/** `count` servers, each with its own pool, on one scratch database of a real PostgreSQL (as several server processes share one). */
+export async function startServersOnOneDatabase(
+  adminUrl: string,
+  count: number,
+): Promise<{ servers: RunningServer[]; scratch: ScratchDatabase; stop(): Promise<void> }> {
+  const scratch = await createScratchDatabase(adminUrl, { template: PG_TEMPLATE_DB });
+  const servers: RunningServer[] = [];
+  for (let i = 0; i < count; i++) {
+    servers.push(await startServer(loadConfig({ SERVER_PORT: '0', LOG_LEVEL: 'error', DATABASE_URL: scratch.url })));
+  }
+  return {
+    servers,
+    scratch,
+    async stop() {
+      for (const s of servers) await s.close(1000);
+      await scratch.drop();
     },
   };
 }
