@@ -393,6 +393,45 @@ describeUnless(asRoot && nobody !== null && findExecutable('setpriv') !== null ?
   },
 );
 
+/**
+ * AGENT_NICE and autogroups: the spawner, and a command the agent forks itself, lead sessions of
+ * their own, so each is a new autogroup at nice 0 whatever the agent's threads have. With a
+ * session priority the containment raises that group, and the command sees it in its own
+ * /proc/self/autogroup; without one it stays at 0 (what the first case checks against).
+ */
+describeUnless(existsSync('/proc/self/autogroup') ? null : 'this kernel has no autogroups')(
+  'the session a containment starts, under AGENT_NICE',
+  () => {
+    const priority = { nice: 8, onRefused: jest.fn() };
+    const cases: [string, () => Promise<Containment>, () => Promise<Containment>][] = [
+      ['the process group Node forks', async () => processGroup(), async () => processGroup(findExecutable('setpriv'), priority)],
+      [
+        'the process group under the spawner',
+        async () => (await chooseContainment('process-group', null)).containment,
+        async () => (await chooseContainment('process-group', null, undefined, priority)).containment,
+      ],
+      ...(namespaceMissing() === null
+        ? [
+            [
+              'a PID namespace',
+              async () => (await chooseContainment('pid-namespace', null)).containment,
+              async () => (await chooseContainment('pid-namespace', null, undefined, priority)).containment,
+            ] as [string, () => Promise<Containment>, () => Promise<Containment>],
+          ]
+        : []),
+    ];
+    // The pause lets the agent's write land before the command reads: a command the agent forks
+    // itself starts before the write (a spawner is set before it is sent any command).
+    const GROUP_NICE = "sleep 0.2; sed -n 's/.* nice //p' /proc/self/autogroup";
+
+    it.each(cases)('in %s: at 0 without AGENT_NICE, at its value with it', async (_name, plain, yielded) => {
+      expect(await runner(await plain())(GROUP_NICE)).toMatchObject({ state: 'succeeded', stdout: '0\n' });
+      expect(await runner(await yielded())(GROUP_NICE)).toMatchObject({ state: 'succeeded', stdout: '8\n' });
+      expect(priority.onRefused).not.toHaveBeenCalled();
+    });
+  },
+);
+
 describe('chooseContainment', () => {
   const none = () => null;
 

@@ -23,6 +23,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { TaskUsage } from '../contract/task';
+import { type SessionPriority, sessionYielder } from './priority';
 import { PRCTL_SYSCALL, taskSpawner } from './spawner';
 
 export type ContainmentKind = 'pid-namespace' | 'process-group';
@@ -95,7 +96,10 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
  * The command led by its shell as a process group, spawned by the agent itself; setpriv sets
  * no_new_privs under AGENT_RUN_AS. When the shell ends, what stayed in its group is killed.
  */
-export function processGroup(setpriv: string | null = findExecutable('setpriv')): Containment {
+export function processGroup(setpriv: string | null = findExecutable('setpriv'), priority?: SessionPriority): Containment {
+  // One try per command: a command is a session of its own, and short ones end within the
+  // 100 ms the kernel makes an unprivileged user wait between two such writes.
+  const yieldSessionOf = sessionYielder(priority, 1);
   return {
     kind: 'process-group',
     description: 'process group only: a process a command starts and moves out of its group (setsid, a daemon) can outlive its task',
@@ -110,6 +114,7 @@ export function processGroup(setpriv: string | null = findExecutable('setpriv'))
         stdio: ['ignore', 'pipe', 'pipe'],
         ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
       });
+      yieldSessionOf(child.pid);
       const exited = new Promise<TaskExit>((resolve) =>
         child.once('exit', (code, signal) => {
           killGroup(child.pid, 'SIGKILL');
@@ -179,6 +184,7 @@ export async function chooseContainment(
   mode: ContainmentMode,
   runAs: TaskSpawnOptions['runAs'],
   find: (name: string) => string | null = findExecutable,
+  priority?: SessionPriority,
 ): Promise<{ containment: Containment; reason: string | null }> {
   const setpriv = find('setpriv');
   if (runAs && setpriv === null) {
@@ -191,12 +197,12 @@ export async function chooseContainment(
   // process group Node forks itself (no perl; no prctl number for this architecture).
   const groupOnly = async (why: string) => {
     if (process.platform === 'linux' && perl !== null && PRCTL_SYSCALL > 0) {
-      const candidate = taskSpawner({ perl, setpriv }, false);
+      const candidate = taskSpawner({ perl, setpriv }, false, undefined, priority);
       const refused = await tryContainment(candidate, runAs);
       if (refused === null) return { containment: candidate, reason: why };
       why = `${why}; the spawner refused: ${refused}`;
     }
-    return { containment: processGroup(setpriv), reason: why };
+    return { containment: processGroup(setpriv, priority), reason: why };
   };
   if (mode === 'process-group') return groupOnly('AGENT_CONTAINMENT=process-group');
   const unshare = find('unshare');
@@ -205,7 +211,7 @@ export async function chooseContainment(
   else if (unshare === null) reason = 'no unshare (util-linux) on the PATH';
   else if (perl === null) reason = 'no perl on the PATH (the namespace’s init, the task spawner)';
   else {
-    const candidate = taskSpawner({ unshare, perl, setpriv }, true);
+    const candidate = taskSpawner({ unshare, perl, setpriv }, true, undefined, priority);
     reason = await tryContainment(candidate, runAs);
     if (reason === null) return { containment: candidate, reason: null };
     reason = `unshare refused: ${reason}`;

@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   }
   const log = new Logger({ serviceName: 'task-exec-agent', logLevel: config.logLevel.toUpperCase() as 'INFO' });
   log.appendPersistentKeys({ agentId: config.agentId });
-  // Before the spawner starts: it and every command inherit the niceness.
+  // Before the spawner starts: it and every command inherit the threads' niceness (their session's
+  // autogroup, a new one, is set by the containment).
   if (config.nice > 0) {
     const niced = await yieldCpu(config.nice);
     if ('error' in niced) log.warn('could not lower the CPU priority (AGENT_NICE)', { nice: config.nice, error: niced.error });
@@ -56,7 +57,10 @@ async function main(): Promise<void> {
   }
   let chosen: Awaited<ReturnType<typeof chooseContainment>>;
   try {
-    chosen = await chooseContainment(config.containment, config.runAs);
+    chosen = await chooseContainment(config.containment, config.runAs, undefined, {
+      nice: config.nice,
+      onRefused: (error) => log.warn('the task spawner’s session keeps its CPU priority (AGENT_NICE)', { nice: config.nice, error }),
+    });
   } catch (error) {
     process.stderr.write(`task-exec-agent: ${(error as Error).message}\n`);
     process.exit(1);

@@ -4,7 +4,7 @@
  * autogroup's nice too, anyone else leaves the group it shares alone.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..');
@@ -88,5 +88,32 @@ describe('yieldCpu', () => {
       yieldCpu(6).then((result) => console.log(JSON.stringify({ before, result, after: group() })));`);
     expect(out.result).toEqual({ nice: 6, autogroup: AUTOGROUPS ? 'shared session' : 'none' });
     expect(out.after).toBe(out.before);
+  });
+});
+
+describe('yieldSession', () => {
+  const groupNice = (pid: number) => Number(/nice (-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))?.[1]);
+
+  it('raises the autogroup of another session leader, and never lowers it', async () => {
+    const { yieldSession } = await import('./priority');
+    const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    try {
+      const pid = child.pid as number;
+      if (!AUTOGROUPS) return expect(await yieldSession(pid, 5)).toBe('none');
+      expect(groupNice(pid)).toBe(0);
+      expect(await yieldSession(pid, 5)).toBe('set');
+      expect(groupNice(pid)).toBe(5);
+      expect(await yieldSession(pid, 3)).toBe('set');
+      expect(groupNice(pid)).toBe(5);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('answers none for a process that is gone', async () => {
+    const { yieldSession } = await import('./priority');
+    const child = spawn('true', [], { detached: true, stdio: 'ignore' });
+    await new Promise((r) => child.once('exit', r));
+    expect(await yieldSession(child.pid as number, 5)).toBe('none');
   });
 });

@@ -15,11 +15,12 @@
  *   from a terminal) leaves the group alone: that would slow down the whole terminal session.
  *   The kernel refuses (EAGAIN) such a write without CAP_SYS_ADMIN within 100 ms of any other on
  *   the machine, and `npm start` starts its agents together: each tries again for a few seconds.
- *   Known gap: the task spawner starts a session of its own (setsid), so its autogroup, which
- *   the commands share, stays at nice 0 (docs/configuration.md, AGENT_NICE).
+ * - The task spawner, and a command contained by its process group alone, start a session of their
+ *   own (setsid): a new autogroup at nice 0, which the commands share. The containment gives that
+ *   group the agent's niceness as soon as it is spawned (yieldSession).
  * Raising niceness needs no privilege.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 
 export type Yielded = { nice: number; autogroup: 'set' | 'shared session' | 'none' | { error: string } } | { error: string };
@@ -61,24 +62,60 @@ export async function yieldCpu(nice: number): Promise<Yielded> {
   }
 }
 
-async function yieldAutogroup(nice: number): Promise<'set' | 'shared session' | 'none' | { error: string }> {
+export type SessionYield = 'set' | 'none' | { error: string };
+
+/**
+ * Raises the nice value of the autogroup of session leader `pid` ('self' for this process) to
+ * `nice`; a refusal for the once-per-100-ms rule (EAGAIN) is tried again up to `tries` times.
+ * 'none': a kernel without autogroups, or the process is gone.
+ */
+export async function yieldSession(pid: number | 'self', nice: number, tries = AUTOGROUP_TRIES): Promise<SessionYield> {
+  const path = `/proc/${pid}/autogroup`;
   let current: number;
   try {
     // "/autogroup-85 nice 0"
-    current = Number(/nice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'))?.[1] ?? 0);
+    current = Number(/nice (-?\d+)/.exec(readFileSync(path, 'utf8'))?.[1] ?? 0);
   } catch {
-    return 'none'; // a kernel without autogroups
+    return 'none';
   }
-  if (sessionId() !== process.pid) return 'shared session';
   if (nice <= current) return 'set';
   for (let attempt = 1; ; attempt++) {
     try {
-      writeFileSync('/proc/self/autogroup', String(nice));
+      writeFileSync(path, String(nice));
       return 'set';
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
-      if (e.code !== 'EAGAIN' || attempt >= AUTOGROUP_TRIES) return { error: e.message };
+      if (e.code === 'ENOENT' || e.code === 'ESRCH') return 'none';
+      if (e.code !== 'EAGAIN' || attempt >= tries) return { error: e.message };
       await new Promise((r) => setTimeout(r, AUTOGROUP_RETRY_MS + Math.floor(Math.random() * AUTOGROUP_RETRY_MS)));
     }
   }
+}
+
+async function yieldAutogroup(nice: number): Promise<'set' | 'shared session' | 'none' | { error: string }> {
+  if (!existsSync('/proc/self/autogroup')) return 'none'; // a kernel without autogroups
+  if (sessionId() !== process.pid) return 'shared session';
+  return yieldSession('self', nice);
+}
+
+/**
+ * The niceness the session of each spawner, or of each command the agent forks itself, takes
+ * (AGENT_NICE): such a session is new (setsid), so its autogroup starts at nice 0 whatever the
+ * agent's own threads have (yieldCpu). `onRefused` hears of the first write the kernel
+ * refused, once.
+ */
+export type SessionPriority = { nice: number; onRefused?: (error: string) => void };
+
+/** Gives the new session led by `pid` the niceness, in the background; says the first refusal once. */
+export function sessionYielder(priority: SessionPriority | undefined, tries?: number): (pid: number | undefined) => void {
+  let told = false;
+  return (pid) => {
+    if (priority === undefined || priority.nice <= 0 || pid === undefined) return;
+    void yieldSession(pid, priority.nice, tries).then((result) => {
+      if (typeof result === 'object' && !told) {
+        told = true;
+        priority.onRefused?.(result.error);
+      }
+    });
+  };
 }

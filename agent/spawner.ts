@@ -20,6 +20,7 @@ import { constants as osConstants } from 'node:os';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { TaskUsage } from '../contract/task';
 import type { Containment, TaskExit, TaskProcess, TaskSignal, TaskSpawnOptions } from './containment';
+import { type SessionPriority, sessionYielder } from './priority';
 import { SPAWNER } from './spawner.pl';
 
 /**
@@ -124,13 +125,15 @@ class SpawnerProcess {
   /** it said `r`: it runs, as PID 1 of its namespace */
   private ready = false;
 
-  constructor(file: string, argv: readonly string[], onGone: () => void) {
+  constructor(file: string, argv: readonly string[], onGone: () => void, yieldSessionOf: (pid: number | undefined) => void) {
     // detached: a Ctrl-C on the agent's terminal reaches the agent, which decides; not its tasks.
     this.child = spawn(file, argv, {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
+    // Its session (setsid: detached) is a new autogroup, which every command it runs shares.
+    yieldSessionOf(this.child.pid);
     this.child.stdin.on('error', () => {});
     // Before it is ready its stderr is the reason it could not start (unshare refused, say),
     // which chooseContainment reports in one line; after, anything it writes goes to the agent's.
@@ -260,8 +263,14 @@ function spawnerCommand(tools: SpawnerTools, namespace: boolean, asRoot: boolean
  * `unshare` makes it; otherwise an unprivileged user namespace maps the agent's own user);
  * without, in process groups of their own under a spawner that is their child subreaper.
  */
-export function taskSpawner(tools: SpawnerTools, namespace: boolean, asRoot = process.getuid?.() === 0): Containment {
+export function taskSpawner(
+  tools: SpawnerTools,
+  namespace: boolean,
+  asRoot = process.getuid?.() === 0,
+  priority?: SessionPriority,
+): Containment {
   const spawners = new Map<string, SpawnerProcess>();
+  const yieldSessionOf = sessionYielder(priority);
   const stopAll = () => {
     for (const s of spawners.values()) s.stop();
   };
@@ -277,9 +286,14 @@ export function taskSpawner(tools: SpawnerTools, namespace: boolean, asRoot = pr
       let spawner = spawners.get(key);
       if (spawner === undefined || !spawner.alive) {
         const [file, argv] = spawnerCommand(tools, namespace, asRoot, runAs);
-        const made: SpawnerProcess = new SpawnerProcess(file, argv, () => {
-          if (spawners.get(key) === made) spawners.delete(key);
-        });
+        const made: SpawnerProcess = new SpawnerProcess(
+          file,
+          argv,
+          () => {
+            if (spawners.get(key) === made) spawners.delete(key);
+          },
+          yieldSessionOf,
+        );
         spawner = made;
         spawners.set(key, spawner);
       }

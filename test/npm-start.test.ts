@@ -127,7 +127,7 @@ describeUnless(namespaceMissing)('npm start, attacked by a task that reads the s
     expect(environ.split('\0')).toContain('AGENT_TOKEN_FROM=ipc');
   });
 
-  it('runs its local agent at nice 10, every thread of it and its autogroup, and the agent’s commands too', async () => {
+  it('runs its local agent at nice 10, every thread of it and its autogroup, and the agent’s commands and their session too', async () => {
     const agent = await waitFor('the local agent', () => agentOf(start.pid as number));
     // Field 19 of /proc/<pid>/task/<tid>/stat (after the command name in parentheses) is the nice value.
     const niceOf = (path: string) => Number(readFileSync(path, 'utf8').split(') ')[1]?.split(' ')[16]);
@@ -137,14 +137,17 @@ describeUnless(namespaceMissing)('npm start, attacked by a task that reads the s
     expect(niceOf(`/proc/${start.pid}/stat`)).toBe(0);
     // and, the agent leading a session of its own, its autogroup (where the kernel has them)
     if (existsSync(`/proc/${agent}/autogroup`)) expect(readFileSync(`/proc/${agent}/autogroup`, 'utf8')).toMatch(/ nice 10$/m);
-    const created = await call(url, 'POST', '/tasks', { headers: auth, body: { command: 'nice' } });
+    // The command: its own niceness, and that of the autogroup of the spawner's session it runs in
+    // (a session of its own, at 0 unless the agent sets it).
+    const groupOf = existsSync(`/proc/${agent}/autogroup`) ? "; sed -n 's/.* nice //p' /proc/self/autogroup" : '';
+    const created = await call(url, 'POST', '/tasks', { headers: auth, body: { command: `nice${groupOf}` } });
     expect(created.status).toBe(201);
     const id = (created.body as { id: string }).id;
     const task = await waitFor('the nice task to end', async () => {
       const t = (await call(url, 'GET', `/tasks/${id}`, { headers: auth })).body as { state: string; stdout: string };
       return t.state === 'succeeded' || t.state === 'failed' ? t : null;
     });
-    expect(task).toMatchObject({ state: 'succeeded', stdout: '10\n' });
+    expect(task).toMatchObject({ state: 'succeeded', stdout: groupOf ? '10\n10\n' : '10\n' });
   });
 
   it('says at start which containment its agent is in', () => {
