@@ -4,7 +4,7 @@
  * share the machine with the agents (`npm start`'s local agents), a draining backlog then no
  * longer starves the users' requests (docs/performance.md has the figures).
  *
- * Two things make a plain setpriority() not enough on Linux:
+ * Three things make a plain setpriority() not enough on Linux:
  * - The nice value is kept per thread, and a new thread or child takes its creator's: every
  *   thread the process has so far is set (/proc/self/task), and later ones take it from the
  *   thread that starts them.
