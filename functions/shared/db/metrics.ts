@@ -20,7 +20,7 @@ export type GaugeQuery = {
 
 /**
  * Tasks per state (an index-only walk of tasks_state_seq_idx per state, each stopping at the
- * limit), the age of the oldest queued task (the head of tasks_queued_seq_idx) and the agents
+ * limit), the age of the oldest queued task (the head of tasks_state_seq_idx's queued range) and the agents
  * seen since `seenSince` that did not stop, idle or busy (the agents table: one row per agent).
  * To add a gauge: a `union all` row here and a line in GAUGES.
  */

@@ -339,7 +339,7 @@ export async function countTasksByState(
   );
 }
 
-/** When the oldest queued task was created (the head of tasks_queued_seq_idx), or null. */
+/** When the oldest queued task was created (the head of tasks_state_seq_idx's queued range), or null. */
 export async function selectOldestQueuedAt(q: Queryable): Promise<Date | null> {
   const rows = await q.query<{ created_at: Date }>(
     `select created_at from tasks where state = 'queued' order by seq limit 1`,
@@ -370,6 +370,11 @@ export type ClaimedTask = { id: string; lease_token: string; lease_expires_at: s
  * never a walk over tasks of other label sets), and the best head wins. `for update skip locked`
  * lets concurrent pickers pass over heads another picker holds instead of waiting, so each task
  * goes to exactly one agent (the other heads stay locked only until this statement commits).
+ * The update finds the head by its id alone: the head is locked by this statement and was
+ * queued when it was locked (the lateral's quals are checked again on the row it locks), so
+ * nothing can change its state before the update, and a `state = 'queued'` there would let the
+ * planner, on a database no ANALYZE has seen, walk a partial index of queued tasks instead of
+ * the primary key (migration 0008 has the figures).
  * The same statement records the agent (the agents table, db/agents.ts): seen now, its labels,
  * the task it holds (none after an empty pick) and one more task run; folded in here so that a
  * pick costs no second round trip (docs/metrics.md has the before/after figures). The task
@@ -386,7 +391,7 @@ export async function claimNextQueuedTask(q: Queryable, p: PickRequest): Promise
             deadline_at = $4::timestamptz + make_interval(secs => t.timeout_seconds + $5::int),
             started_at = $4::timestamptz,
             attempts = t.attempts + 1
-      where t.state = 'queued' and t.id = (
+      where t.id = (
         select h.id
           from label_sets s
          cross join lateral (
