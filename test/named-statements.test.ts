@@ -65,6 +65,7 @@ describe.each(stores)('named statements on $name', (store) => {
 
   it('runs inside a transaction: sees its writes, rolls back with it, and nothing outside joins it', async () => {
     let outsideSaw: unknown[] | undefined;
+    let outside: Promise<void> | undefined;
     await expect(
       db.tx(async (q) => {
         await q.query('insert into named_probe values ($1::int, $2::text)', [10, 'ten'], 'te_test_insert');
@@ -72,16 +73,15 @@ describe.each(stores)('named statements on $name', (store) => {
         expect(inside).toEqual([{ note: 'ten' }]);
         // A query outside the transaction, issued while it is open, waits for it (embedded) or
         // runs on another connection (PostgreSQL): either way it cannot see row 10 yet.
-        const outside = db.query('select note from named_probe where id = $1::int', [10], 'te_test_note').then((rows) => {
+        outside = db.query('select note from named_probe where id = $1::int', [10], 'te_test_note').then((rows) => {
           outsideSaw = rows;
         });
         await new Promise((resolve) => setTimeout(resolve, 50));
         if (store.name === 'pglite') expect(outsideSaw).toBeUndefined();
-        void outside;
         throw new Error('roll it back');
       }),
     ).rejects.toThrow('roll it back');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await outside;
     expect(outsideSaw).toEqual([]);
     expect(await db.query('select note from named_probe where id = $1::int', [10], 'te_test_note')).toEqual([]);
   });
